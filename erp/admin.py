@@ -1,0 +1,245 @@
+"""Master data in the Django admin: searchable, filterable, every change in its history."""
+
+from django import forms
+from django.contrib import admin, messages
+from simple_history.admin import SimpleHistoryAdmin
+
+from erp import services
+from erp.models import (
+    BundleComponent,
+    Category,
+    Channel,
+    ChannelListing,
+    Customer,
+    CustomerChannelAccount,
+    Location,
+    OrderLine,
+    Product,
+    ReasonCode,
+    ReasonCodeMapping,
+    SalesOrder,
+    ShippedItem,
+    Warehouse,
+    WorkerHeartbeat,
+)
+
+
+class ChannelForm(forms.ModelForm):
+    """Secrets are write-only: the form never shows them, and a blank field keeps the old one."""
+
+    webhook_secret = forms.CharField(
+        required=False, widget=forms.PasswordInput(render_value=False), strip=True
+    )
+    previous_webhook_secret = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        strip=True,
+        help_text="Still accepted while a secret rotation settles.",
+    )
+
+    class Meta:
+        model = Channel
+        fields = [
+            "code",
+            "name",
+            "kind",
+            "platform",
+            "region",
+            "currency",
+            "webhook_secret",
+            "previous_webhook_secret",
+            "is_active",
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        for field in ("webhook_secret", "previous_webhook_secret"):
+            if not cleaned.get(field) and self.instance.pk:
+                cleaned[field] = getattr(self.instance, field)
+        return cleaned
+
+
+@admin.register(Channel)
+class ChannelAdmin(SimpleHistoryAdmin):
+    form = ChannelForm
+    list_display = ["name", "code", "kind", "platform", "region", "currency", "is_active"]
+    list_filter = ["kind", "platform", "region", "currency", "is_active"]
+    search_fields = ["name", "code"]
+    actions = ["load_reason_mappings"]
+
+    @admin.action(description="Load the platform's default reason-code mappings")
+    def load_reason_mappings(self, request, queryset):
+        created = sum(
+            services.reason_mappings_load_platform_defaults(channel=channel) for channel in queryset
+        )
+        self.message_user(request, f"{created} mappings created.", messages.SUCCESS)
+
+
+class LocationInline(admin.TabularInline):
+    model = Location
+    extra = 0
+
+
+@admin.register(Warehouse)
+class WarehouseAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "code", "operator", "provider", "country", "is_active"]
+    list_filter = ["operator", "provider", "country", "is_active"]
+    search_fields = ["name", "code"]
+    inlines = [LocationInline]
+
+
+@admin.register(Location)
+class LocationAdmin(SimpleHistoryAdmin):
+    list_display = ["code", "name", "warehouse", "kind", "is_active"]
+    list_filter = ["warehouse", "kind", "is_active"]
+    search_fields = ["code", "name", "warehouse__code"]
+    list_select_related = ["warehouse"]
+
+
+@admin.register(Category)
+class CategoryAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "code", "department"]
+    list_filter = ["department"]
+    search_fields = ["name", "code"]
+
+
+class BundleComponentInline(admin.TabularInline):
+    model = BundleComponent
+    fk_name = "bundle"
+    extra = 0
+    autocomplete_fields = ["component"]
+
+
+class ChannelListingInline(admin.TabularInline):
+    model = ChannelListing
+    extra = 0
+
+
+@admin.register(Product)
+class ProductAdmin(SimpleHistoryAdmin):
+    list_display = [
+        "sku",
+        "name",
+        "gtin",
+        "category",
+        "tracking",
+        "unit_cost",
+        "list_price",
+        "is_high_value",
+        "is_active",
+    ]
+    list_filter = ["category__department", "category", "tracking", "is_high_value", "is_active"]
+    search_fields = ["sku", "name", "gtin"]
+    list_select_related = ["category"]
+    inlines = [BundleComponentInline, ChannelListingInline]
+
+
+@admin.register(BundleComponent)
+class BundleComponentAdmin(SimpleHistoryAdmin):
+    list_display = ["bundle", "component", "quantity"]
+    search_fields = ["bundle__sku", "component__sku"]
+    list_select_related = ["bundle", "component"]
+    autocomplete_fields = ["bundle", "component"]
+
+
+@admin.register(ChannelListing)
+class ChannelListingAdmin(SimpleHistoryAdmin):
+    list_display = ["channel_sku", "listing_id", "channel", "product", "is_active"]
+    list_filter = ["channel", "is_active"]
+    search_fields = ["channel_sku", "listing_id", "product__sku"]
+    list_select_related = ["channel", "product"]
+    autocomplete_fields = ["product"]
+
+
+class CustomerChannelAccountInline(admin.TabularInline):
+    model = CustomerChannelAccount
+    extra = 0
+
+
+@admin.register(Customer)
+class CustomerAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "email", "segment", "created_at"]
+    list_filter = ["segment"]
+    search_fields = ["name", "email", "channel_accounts__external_id"]
+    inlines = [CustomerChannelAccountInline]
+
+
+@admin.register(CustomerChannelAccount)
+class CustomerChannelAccountAdmin(SimpleHistoryAdmin):
+    list_display = ["external_id", "channel", "customer"]
+    list_filter = ["channel"]
+    search_fields = ["external_id", "customer__email"]
+    list_select_related = ["channel", "customer"]
+    autocomplete_fields = ["customer"]
+
+
+class OrderLineInline(admin.TabularInline):
+    model = OrderLine
+    extra = 0
+    autocomplete_fields = ["product"]
+
+
+@admin.register(SalesOrder)
+class SalesOrderAdmin(SimpleHistoryAdmin):
+    list_display = ["number", "channel", "customer", "placed_at", "delivered_at", "currency"]
+    list_filter = ["channel", "ship_from", "currency"]
+    search_fields = ["number", "customer__email", "customer__name"]
+    date_hierarchy = "placed_at"
+    list_select_related = ["channel", "customer"]
+    autocomplete_fields = ["customer"]
+    inlines = [OrderLineInline]
+
+
+class ShippedItemInline(admin.TabularInline):
+    model = ShippedItem
+    extra = 0
+
+
+@admin.register(OrderLine)
+class OrderLineAdmin(SimpleHistoryAdmin):
+    list_display = ["order", "line_number", "product", "quantity", "unit_price"]
+    list_filter = ["order__channel"]
+    search_fields = ["order__number", "product__sku", "channel_line_id"]
+    list_select_related = ["order__channel", "product"]
+    autocomplete_fields = ["order", "product"]
+    inlines = [ShippedItemInline]
+
+
+@admin.register(ShippedItem)
+class ShippedItemAdmin(SimpleHistoryAdmin):
+    list_display = ["serial_number", "lot_number", "lot_expiry", "quantity", "line"]
+    search_fields = ["serial_number", "lot_number", "line__order__number"]
+    list_select_related = ["line__order__channel"]
+    autocomplete_fields = ["line"]
+
+
+class ReasonCodeMappingInline(admin.TabularInline):
+    model = ReasonCodeMapping
+    extra = 0
+
+
+@admin.register(ReasonCode)
+class ReasonCodeAdmin(SimpleHistoryAdmin):
+    list_display = ["code", "label", "group", "is_active"]
+    list_filter = ["group", "is_active"]
+    search_fields = ["code", "label"]
+    inlines = [ReasonCodeMappingInline]
+
+
+@admin.register(ReasonCodeMapping)
+class ReasonCodeMappingAdmin(SimpleHistoryAdmin):
+    list_display = ["raw_code", "raw_label", "channel", "reason"]
+    list_filter = ["channel", "reason__group"]
+    search_fields = ["raw_code", "raw_label", "reason__code"]
+    list_select_related = ["channel", "reason"]
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(admin.ModelAdmin):
+    list_display = ["hostname", "last_seen_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

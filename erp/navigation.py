@@ -1,0 +1,59 @@
+"""The navigation bar: each entry names what opens it, and only what the user may use shows."""
+
+from dataclasses import dataclass
+
+from django.http import HttpRequest
+from django.urls import reverse
+
+from erp.roles import roles_of
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url_name: str
+    section: str
+    permission: str = ""
+    # The Django admin is opened by the staff flag, not by a permission.
+    staff_only: bool = False
+
+    def allows(self, user) -> bool:
+        if self.staff_only:
+            return user.is_staff
+        return user.has_perm(self.permission)
+
+
+NAVIGATION = [
+    NavItem("Customer service", "cs_home", "cs", permission="erp.access_customer_service"),
+    NavItem("Warehouse", "warehouse_home", "warehouse", permission="erp.access_warehouse"),
+    NavItem("Finance", "finance_home", "finance", permission="erp.access_finance"),
+    NavItem("Operations", "operations_home", "operations", permission="erp.access_operations"),
+    NavItem("Orders", "order_list", "orders", permission="erp.view_salesorder"),
+    NavItem("Catalog", "product_list", "catalog", permission="erp.view_product"),
+    NavItem("Admin", "admin:index", "admin", staff_only=True),
+]
+
+
+def nav_items_for(user) -> list[NavItem]:
+    if not user.is_authenticated:
+        return []
+    return [item for item in NAVIGATION if item.allows(user)]
+
+
+def navigation(request: HttpRequest) -> dict:
+    """Template context processor for the top bar.
+
+    `nav_items`: (item, url) pairs the signed-in user may open; `nav_section`: the section of
+    the entry whose URL is the longest prefix of the current path (a detail page highlights
+    its list); `user_roles`: the user's roles, shown beside their name.
+    """
+    user = getattr(request, "user", None)
+    if user is None:
+        return {"nav_items": [], "nav_section": "", "user_roles": []}
+    items = [(item, reverse(item.url_name)) for item in nav_items_for(user)]
+    matches = [(len(url), item.section) for item, url in items if request.path.startswith(url)]
+    return {
+        "nav_items": items,
+        "nav_section": max(matches)[1] if matches else "",
+        "user_roles": roles_of(user),
+    }

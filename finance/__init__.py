@@ -1,0 +1,1 @@
+"""Refunds and their approvals, payment adapters, chart of accounts, journal, periods."""

@@ -1,0 +1,1 @@
+"""The stock ledger: movements, balances, serialized units, channel availability, reconciliation."""

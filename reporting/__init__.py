@@ -1,0 +1,1 @@
+"""KPIs, dashboards, anomaly detection and forecasts. Reads only; nothing imports it."""

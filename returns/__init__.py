@@ -1,0 +1,1 @@
+"""The returns workflow: policies, return cases (RMA), risk screening, customer service."""

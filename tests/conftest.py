@@ -1,0 +1,45 @@
+"""Shared fixtures: one signed-in user per role, built on the groups the migrations create."""
+
+import pytest
+from django.contrib.auth.models import Group
+
+from erp.roles import Role
+from tests.factories import UserFactory
+
+
+@pytest.fixture
+def make_user(db):
+    """Build a user holding `roles` (Role values); administrators also get the staff flag."""
+
+    def make(*roles: Role, username: str | None = None):
+        name = username or "_".join(roles) or "norole"
+        user = UserFactory(username=name, is_staff=Role.ADMINISTRATOR in roles)
+        user.groups.set(Group.objects.filter(name__in=roles))
+        return user
+
+    return make
+
+
+@pytest.fixture
+def cs_user(make_user):
+    return make_user(Role.CUSTOMER_SERVICE)
+
+
+@pytest.fixture
+def warehouse_user(make_user):
+    return make_user(Role.WAREHOUSE)
+
+
+@pytest.fixture
+def finance_user(make_user):
+    return make_user(Role.FINANCE)
+
+
+@pytest.fixture
+def operations_user(make_user):
+    return make_user(Role.OPERATIONS_MANAGER)
+
+
+@pytest.fixture
+def administrator_user(make_user):
+    return make_user(Role.ADMINISTRATOR)

@@ -1,0 +1,1 @@
+"""Physical work on returned goods: receipts, inspections, dispositions, put-away."""
