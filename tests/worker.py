@@ -1,8 +1,9 @@
-"""A real Celery worker process for tests: the real Redis broker, the test database."""
+"""A real Celery worker process for tests, against the test database."""
 
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -10,51 +11,54 @@ from pathlib import Path
 
 from django.db import connection
 
-from erp.celery import app
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextmanager
-def running_worker(*, timeout: float = 30.0):
-    """Start `celery worker` on a private queue against the test database; yield the queue.
+def running_worker(*, env: dict[str, str] | None = None, timeout: float = 40.0):
+    """Start `celery worker` on a private queue; yield (queue, hostname).
 
-    The queue name is unique per run so a worker left over from elsewhere cannot take the
-    test's tasks. The worker is stopped (and reaped) however the test ends.
+    By default it uses the test settings (real Redis broker) and the test database; `env`
+    overrides that, e.g. for the embedded filesystem broker. The queue name is unique per run
+    so a worker left over from elsewhere cannot take the test's tasks. The worker is stopped
+    and reaped however the test ends.
     """
     queue = f"test-{uuid.uuid4().hex[:12]}"
     hostname = f"{queue}@localhost"
-    env = {
+    process_env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "erp.settings.test",
-        "DATABASE_URL": _test_database_url(),
+        "DATABASE_URL": test_database_url(),
+        **(env or {}),
     }
+    command = [sys.executable, "-m", "celery", "-A", "erp", "worker", "--pool=solo"]
+    command += ["-Q", queue, "-n", hostname, "--loglevel=INFO", "--without-gossip"]
+    command += ["--without-mingle", "--without-heartbeat"]
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "erp",
-            "worker",
-            "--pool=solo",
-            "-Q",
-            queue,
-            "-n",
-            hostname,
-            "--loglevel=INFO",
-            "--without-gossip",
-            "--without-mingle",
-        ],
+        command,
         cwd=ROOT,
-        env=env,
+        env=process_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    output: list[str] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        for line in process.stdout:
+            output.append(line)
+            if " ready." in line:
+                ready.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     try:
-        _wait_until_ready(hostname, process, timeout)
-        yield queue
+        deadline = time.monotonic() + timeout
+        while not ready.wait(0.2):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("celery worker did not start:\n" + "".join(output))
+        yield queue, hostname
     finally:
         process.terminate()
         try:
@@ -62,21 +66,12 @@ def running_worker(*, timeout: float = 30.0):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        reader.join(timeout=5)
 
 
-def _test_database_url() -> str:
+def test_database_url() -> str:
     settings = connection.settings_dict
     host = settings.get("HOST") or "127.0.0.1"
     port = settings.get("PORT") or 5432
     user = settings.get("USER") or "postgres"
     return f"postgres://{user}@{host}:{port}/{settings['NAME']}"
-
-
-def _wait_until_ready(hostname: str, process: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"celery worker exited early:\n{process.stdout.read()}")
-        if app.control.ping(destination=[hostname], timeout=0.5):
-            return
-    raise TimeoutError(f"celery worker {hostname} did not answer within {timeout}s")

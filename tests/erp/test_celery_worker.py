@@ -1,21 +1,77 @@
-"""A task goes through the real Redis broker to a real worker process and back."""
+"""A task goes through a real broker to a real worker process and back."""
+
+import os
+import sqlite3
+import subprocess
+import sys
 
 import pytest
+from celery import Celery
 
 from erp.models import WorkerHeartbeat
 from erp.tasks import worker_heartbeat
-from tests.worker import running_worker
+from tests.worker import ROOT, running_worker
 
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.worker
 
 
-def test_heartbeat_task_runs_in_a_worker_and_writes_to_the_database():
+@pytest.mark.django_db(transaction=True)
+def test_heartbeat_goes_through_redis_to_a_worker_and_writes_to_postgres():
     # Given a worker process consuming a private queue from Redis
-    with running_worker() as queue:
+    with running_worker() as (queue, hostname):
         # When the heartbeat task is sent through the broker
         result = worker_heartbeat.apply_async(queue=queue).get(timeout=30)
 
     # Then the worker answered through the result backend, and wrote its row
-    assert result["hostname"] == f"{queue}@localhost"
-    heartbeat = WorkerHeartbeat.objects.get(hostname=result["hostname"])
+    assert result["hostname"] == hostname
+    heartbeat = WorkerHeartbeat.objects.get(hostname=hostname)
     assert heartbeat.last_seen_at.isoformat() == result["last_seen_at"]
+
+
+def test_embedded_default_runs_a_worker_on_sqlite_and_the_filesystem_broker(tmp_path, monkeypatch):
+    # Given the embedded set-up: local settings, a SQLite file, no broker server
+    env = {
+        "DJANGO_SETTINGS_MODULE": "erp.settings.local",
+        "ERP_VAR_DIR": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'erp.sqlite3'}",
+        "CELERY_BROKER_URL": "filesystem://",
+        "CELERY_RESULT_BACKEND": f"file://{tmp_path / 'results'}",
+    }
+    for folder in ("celery/queue", "celery/processed", "results"):
+        (tmp_path / folder).mkdir(parents=True)
+    migrate = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=ROOT,
+        env={**_without_test_settings(), **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert migrate.returncode == 0, migrate.stderr
+    # Celery reads these from the environment before its arguments; the test run set them.
+    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
+    monkeypatch.delenv("CELERY_RESULT_BACKEND", raising=False)
+    client = Celery(
+        broker="filesystem://",
+        backend=env["CELERY_RESULT_BACKEND"],
+        broker_transport_options={
+            "data_folder_in": str(tmp_path / "celery/queue"),
+            "data_folder_out": str(tmp_path / "celery/queue"),
+        },
+    )
+
+    # When a worker runs with those settings and the heartbeat is sent to it
+    with running_worker(env=env) as (queue, hostname):
+        result = client.send_task("erp.tasks.worker_heartbeat", queue=queue).get(timeout=30)
+
+    # Then it ran, and its row is in the SQLite file, which is in WAL mode
+    assert result["hostname"] == hostname
+    with sqlite3.connect(tmp_path / "erp.sqlite3") as db:
+        rows = db.execute("SELECT hostname FROM erp_workerheartbeat").fetchall()
+        journal_mode = db.execute("PRAGMA journal_mode").fetchone()[0]
+    assert rows == [(hostname,)]
+    assert journal_mode == "wal"
+
+
+def _without_test_settings() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("SECURE_", "CELERY_"))}
