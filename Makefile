@@ -20,7 +20,7 @@ $(STAMP): requirements.txt | $(BIN)/python
 install: $(STAMP)
 
 run: $(STAMP)
-	mkdir -p var/celery/queue var/celery/processed var/celery/results var/media
+	mkdir -p var/celery/queue var/celery/processed var/celery/control var/celery/results var/media
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo --if-empty
 	$(BIN)/python manage.py demo_banner

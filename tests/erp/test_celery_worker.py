@@ -37,7 +37,7 @@ def test_embedded_default_runs_a_worker_on_sqlite_and_the_filesystem_broker(tmp_
         "CELERY_BROKER_URL": "filesystem://",
         "CELERY_RESULT_BACKEND": f"file://{tmp_path / 'results'}",
     }
-    for folder in ("celery/queue", "celery/processed", "results"):
+    for folder in ("celery/queue", "celery/processed", "celery/control", "results"):
         (tmp_path / folder).mkdir(parents=True)
     migrate = subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput"],
@@ -57,6 +57,7 @@ def test_embedded_default_runs_a_worker_on_sqlite_and_the_filesystem_broker(tmp_
         broker_transport_options={
             "data_folder_in": str(tmp_path / "celery/queue"),
             "data_folder_out": str(tmp_path / "celery/queue"),
+            "control_folder": str(tmp_path / "celery/control"),
         },
     )
 
