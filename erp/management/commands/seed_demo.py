@@ -1,0 +1,100 @@
+"""`manage.py seed_demo`: load the deterministic demo dataset (see erp/demo/)."""
+
+import time
+from datetime import date
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from erp.demo.people import DEMO_PASSWORD
+from erp.demo.reset import DemoResetBlocked, demo_data_present
+from erp.demo.seed import CUSTOMERS_PER_SCALE, ORDERS_PER_SCALE, demo_data_seed
+from erp.models import Channel
+
+DEFAULT_SEED = 2026
+
+
+def positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError(value)
+    return number
+
+
+class Command(BaseCommand):
+    help = (
+        "Load realistic demo data: channels, warehouses, ~200 SKUs, "
+        f"{CUSTOMERS_PER_SCALE:,} customers and {ORDERS_PER_SCALE:,} delivered orders per "
+        "--scale, and one login per role. Same --seed and --as-of give the same data."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed")
+        parser.add_argument(
+            "--as-of",
+            type=date.fromisoformat,
+            default=None,
+            metavar="YYYY-MM-DD",
+            help="orders are delivered by this date (default: today)",
+        )
+        parser.add_argument(
+            "--scale",
+            type=positive_int,
+            default=1,
+            metavar="N",
+            help="multiply customers and orders by N (20 = 100,000 orders)",
+        )
+        existing = parser.add_mutually_exclusive_group()
+        existing.add_argument(
+            "--if-empty",
+            action="store_true",
+            help="do nothing if any channel exists (for start-up scripts)",
+        )
+        existing.add_argument(
+            "--reset",
+            action="store_true",
+            help="first delete ALL channels, warehouses, products, customers and orders",
+        )
+
+    def handle(self, *args, **options) -> None:
+        if options["if_empty"] and Channel.objects.exists():
+            self.stdout.write("Channels exist already: demo data not loaded (--if-empty).")
+            return
+        if not options["reset"] and demo_data_present():
+            raise CommandError(
+                "The database already holds master data. Re-run with --reset to delete it "
+                "and load the demo data, or with --if-empty to leave it alone."
+            )
+        as_of = options["as_of"] or timezone.localdate()
+        started = time.perf_counter()
+        try:
+            report = demo_data_seed(
+                seed=options["seed"], as_of=as_of, scale=options["scale"], reset=options["reset"]
+            )
+        except DemoResetBlocked as error:
+            raise CommandError(
+                f"Reset refused, nothing was changed: other records still refer to the master "
+                f"data ({error}). Delete them first."
+            ) from error
+        elapsed = time.perf_counter() - started
+
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo data loaded in {elapsed:.1f} s "
+                f"(seed {options['seed']}, as of {as_of.isoformat()}, scale {options['scale']})."
+            )
+        )
+        if report.deleted:
+            removed = ", ".join(
+                f"{count:,} {name}" for name, count in report.deleted.items() if count
+            )
+            self.stdout.write(f"Deleted first (--reset): {removed or 'nothing'}.")
+        width = max(len(name) for name in report.counts)
+        for name, count in report.counts.items():
+            self.stdout.write(f"  {name:<{width}}  {count:>9,}")
+        phases = ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in report.seconds.items())
+        self.stdout.write(f"  time: {phases}")
+        self.stdout.write(f"Demo logins (password: {DEMO_PASSWORD}):")
+        for login in report.logins:
+            note = "" if login.created else "(existing user: password unchanged)"
+            self.stdout.write(f"  {login.username:<10} {login.role.label:<19}{note}".rstrip())
