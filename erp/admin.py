@@ -23,6 +23,9 @@ from erp.models import (
     WorkerHeartbeat,
 )
 
+admin.site.site_header = "Returns Back Office · Administration"
+admin.site.site_title = "Returns Back Office admin"
+
 
 class ChannelForm(forms.ModelForm):
     """Secrets are write-only: the form never shows them, and a blank field keeps the old one."""

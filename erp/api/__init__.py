@@ -1,0 +1,1 @@
+"""REST API plumbing shared by every app's endpoints."""

@@ -1,0 +1,230 @@
+"""The access policy, as one table: every named page by every role, anonymous and role-less.
+
+Read a row as "who may open this page, and what happens to the others". A page added to the
+app without a row here fails `test_every_named_page_is_in_the_matrix`.
+"""
+
+from dataclasses import dataclass
+from html.parser import HTMLParser
+
+import pytest
+from django.http import QueryDict
+from django.urls import get_resolver, reverse
+
+from erp.roles import Role
+from tests.factories import ProductFactory, SalesOrderFactory
+
+
+@dataclass(frozen=True)
+class Redirect:
+    """A 302 to `url_name`; a sign-in page is told, in `next`, which page was asked for."""
+
+    url_name: str
+    with_next: bool = False
+
+    def location(self, path: str) -> str:
+        url = reverse(self.url_name)
+        if not self.with_next:
+            return url
+        query = QueryDict(mutable=True)
+        query["next"] = path
+        return f"{url}?{query.urlencode(safe='/')}"
+
+
+OK = 200
+NO = 403
+LOGIN = Redirect("login", with_next=True)
+ADMIN = Redirect("admin:login", with_next=True)
+TO_CS = Redirect("cs_home")
+TO_WH = Redirect("warehouse_home")
+TO_FIN = Redirect("finance_home")
+TO_OPS = Redirect("operations_home")
+TO_ADM = Redirect("admin:index")
+
+WHO = ("anonymous", "no_role", "cs", "warehouse", "finance", "operations", "administrator")
+
+# fmt: off
+ACCESS = {
+    #                   anonymous no role  CS      warehouse finance operations administrator
+    "home":            (LOGIN,    NO,      TO_CS,  TO_WH,    TO_FIN, TO_OPS,    TO_ADM),
+    "order_list":      (LOGIN,    NO,      OK,     NO,       OK,     OK,        OK),
+    "order_detail":    (LOGIN,    NO,      OK,     NO,       OK,     OK,        OK),
+    "product_list":    (LOGIN,    NO,      OK,     OK,       OK,     OK,        OK),
+    "product_detail":  (LOGIN,    NO,      OK,     OK,       OK,     OK,        OK),
+    "cs_home":         (LOGIN,    NO,      OK,     NO,       NO,     OK,        OK),
+    "warehouse_home":  (LOGIN,    NO,      NO,     OK,       NO,     NO,        OK),
+    "finance_home":    (LOGIN,    NO,      NO,     NO,       OK,     NO,        OK),
+    "operations_home": (LOGIN,    NO,      NO,     NO,       NO,     OK,        OK),
+    # The admin has its own sign-in page; it sends every non-staff user there too.
+    "admin:index":     (ADMIN,    ADMIN,   ADMIN,  ADMIN,    ADMIN,  ADMIN,     OK),
+    "api_docs":        (LOGIN,    OK,      OK,     OK,       OK,     OK,        OK),
+    # An API client gets a status, not a redirect to a form.
+    "api_schema":      (NO,       OK,      OK,     OK,       OK,     OK,        OK),
+    "healthz":         (OK,       OK,      OK,     OK,       OK,     OK,        OK),
+    "login":           (OK,       OK,      OK,     OK,       OK,     OK,        OK),
+}
+# fmt: on
+
+NAVIGATION = {
+    "no_role": [],
+    "cs": ["Customer service", "Orders", "Catalog"],
+    "warehouse": ["Warehouse", "Catalog"],
+    "finance": ["Finance", "Orders", "Catalog"],
+    "operations": ["Customer service", "Operations", "Orders", "Catalog"],
+    "administrator": [
+        "Customer service",
+        "Warehouse",
+        "Finance",
+        "Operations",
+        "Orders",
+        "Catalog",
+        "Admin",
+    ],
+}
+
+ROLE_OF = {
+    "cs": Role.CUSTOMER_SERVICE,
+    "warehouse": Role.WAREHOUSE,
+    "finance": Role.FINANCE,
+    "operations": Role.OPERATIONS_MANAGER,
+    "administrator": Role.ADMINISTRATOR,
+}
+
+
+@pytest.fixture
+def client_as(client, make_user):
+    def sign_in(who: str):
+        if who == "no_role":
+            client.force_login(make_user())
+        elif who != "anonymous":
+            client.force_login(make_user(ROLE_OF[who]))
+        return client
+
+    return sign_in
+
+
+@pytest.fixture
+def page_url(db):
+    order = SalesOrderFactory()
+    product = ProductFactory()
+    kwargs = {"order_detail": {"pk": order.pk}, "product_detail": {"pk": product.pk}}
+    return lambda url_name: reverse(url_name, kwargs=kwargs.get(url_name))
+
+
+class NavLinks(HTMLParser):
+    """Collects (label, href, aria-current) of the links inside <nav aria-label="Main">."""
+
+    def __init__(self):
+        super().__init__()
+        self.links: list[tuple[str, str, str | None]] = []
+        self._in_nav = False
+        self._link: dict | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "nav" and attrs.get("aria-label") == "Main":
+            self._in_nav = True
+        elif tag == "a" and self._in_nav:
+            self._link = {"href": attrs["href"], "current": attrs.get("aria-current"), "text": ""}
+
+    def handle_data(self, data):
+        if self._link is not None:
+            self._link["text"] += data
+
+    def handle_endtag(self, tag):
+        if tag == "nav":
+            self._in_nav = False
+        elif tag == "a" and self._link is not None:
+            link = self._link
+            self.links.append((link["text"].strip(), link["href"], link["current"]))
+            self._link = None
+
+
+def nav_links(response) -> list[tuple[str, str, str | None]]:
+    parser = NavLinks()
+    parser.feed(response.content.decode())
+    return parser.links
+
+
+def test_every_named_page_is_in_the_matrix():
+    # Given every URL name the project serves outside the admin's own pages
+    names = {name for name in get_resolver().reverse_dict if isinstance(name, str)}
+    auth_flow = {
+        "logout",
+        "password_change",
+        "password_change_done",
+        "password_reset",
+        "password_reset_done",
+        "password_reset_confirm",
+        "password_reset_complete",
+    }
+    # Then each has a row in the access table (the auth flow is Django's own)
+    assert names - auth_flow == set(ACCESS) - {"admin:index"}
+
+
+@pytest.mark.parametrize(
+    ("url_name", "who", "expected"),
+    [
+        pytest.param(url_name, who, expected, id=f"{url_name}-{who}")
+        for url_name, row in ACCESS.items()
+        for who, expected in zip(WHO, row, strict=True)
+    ],
+)
+def test_access(client_as, page_url, url_name, who, expected):
+    # Given someone in a role (or no one) and a page
+    client = client_as(who)
+    path = page_url(url_name)
+
+    # When they open it
+    response = client.get(path)
+
+    # Then the outcome is exactly the one the policy states
+    if isinstance(expected, Redirect):
+        assert (response.status_code, response["Location"]) == (302, expected.location(path))
+    else:
+        assert response.status_code == expected
+
+
+@pytest.mark.parametrize("who", list(NAVIGATION))
+def test_navigation_shows_exactly_what_the_role_may_open(client_as, page_url, who):
+    # Given a signed-in person on a page of theirs (the role-less get the "no role" page)
+    client = client_as(who)
+    response = client.get(page_url("home" if who == "no_role" else "product_list"))
+
+    # Then the navigation lists exactly their entries, in order
+    links = nav_links(response)
+    assert [label for label, _href, _current in links] == NAVIGATION[who]
+    # And every entry opens for them
+    for label, href, _current in links:
+        assert client.get(href).status_code == 200, label
+
+
+def test_navigation_marks_the_current_section(client_as, page_url):
+    client = client_as("operations")
+
+    def current_marks(url_name: str) -> dict[str, str | None]:
+        links = nav_links(client.get(page_url(url_name)))
+        return {label: current for label, _href, current in links}
+
+    on_list = current_marks("order_list")
+    on_detail = current_marks("order_detail")
+
+    assert on_list == {
+        "Customer service": None,
+        "Operations": None,
+        "Orders": "page",
+        "Catalog": None,
+    }
+    # A detail page belongs to its list's section, without claiming to be that page.
+    assert on_detail["Orders"] == "true"
+    assert [current for current in on_detail.values() if current] == ["true"]
+
+
+def test_signed_in_header_names_the_user_and_role(client_as, page_url):
+    response = client_as("warehouse").get(page_url("warehouse_home"))
+
+    html = response.content.decode()
+    assert '<span class="account-name">warehouse</span>' in html
+    assert '<span class="account-role">Warehouse</span>' in html
+    # Log out is a POST form (Django 5's LogoutView refuses GET).
+    assert f'method="post" action="{reverse("logout")}"' in html
