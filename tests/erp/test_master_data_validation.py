@@ -134,9 +134,7 @@ def test_admin_refuses_duplicate_channel_sku_and_saves_nothing(client, administr
 
     # Then the error names the conflict and only the first listing exists
     assert response.status_code == 200
-    assert "This channel already lists a product under that SKU." in (
-        response.content.decode()
-    )
+    assert "This channel already lists a product under that SKU." in (response.content.decode())
     assert list(ChannelListing.objects.values_list("product_id", flat=True)) == [
         existing.product_id
     ]
