@@ -12,7 +12,7 @@ class Command(BaseCommand):
     help = "Print the demo URL and the login of each role."
 
     def handle(self, *args, **options) -> None:
-        port = os.environ.get("PORT", "8000")
+        port = os.environ.get("WEB_PORT", "8000")
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS(f"Returns Back Office: http://127.0.0.1:{port}/"))
         self.stdout.write(f"Demo logins, password {DEMO_PASSWORD}:")
