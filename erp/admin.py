@@ -12,6 +12,8 @@ from erp.models import (
     ChannelListing,
     Customer,
     CustomerChannelAccount,
+    ExceptionCase,
+    ExceptionNote,
     Location,
     OrderLine,
     Product,
@@ -245,4 +247,54 @@ class WorkerHeartbeatAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+class ExceptionNoteInline(admin.TabularInline):
+    model = ExceptionNote
+    extra = 0
+    fields = ["created_at", "author", "body", "evidence"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ExceptionCase)
+class ExceptionCaseAdmin(SimpleHistoryAdmin):
+    """Read-only: exceptions open through `exception_open` and move through the queue
+    screens, whose services check permissions and keep the history."""
+
+    list_display = [
+        "pk",
+        "kind",
+        "subject_type",
+        "subject_label",
+        "summary",
+        "state",
+        "owner_role",
+        "assignee",
+        "sla_due_at",
+        "opened_at",
+    ]
+    list_filter = ["state", "kind", "owner_role", "subject_type"]
+    search_fields = [
+        "subject_id",
+        "subject_label",
+        "summary",
+        "product__sku",
+        "sales_order__number",
+    ]
+    list_select_related = ["assignee"]
+    date_hierarchy = "opened_at"
+    inlines = [ExceptionNoteInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

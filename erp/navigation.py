@@ -28,6 +28,7 @@ NAVIGATION = [
     NavItem("Warehouse", "warehouse_home", "warehouse", permission="erp.access_warehouse"),
     NavItem("Finance", "finance_home", "finance", permission="erp.access_finance"),
     NavItem("Operations", "operations_home", "operations", permission="erp.access_operations"),
+    NavItem("Exceptions", "exception_list", "exceptions", permission="erp.view_exceptioncase"),
     NavItem("Orders", "order_list", "orders", permission="erp.view_salesorder"),
     NavItem("Catalog", "product_list", "catalog", permission="erp.view_product"),
     NavItem("Admin", "admin:index", "admin", staff_only=True),

@@ -1,7 +1,10 @@
-"""Reads of master data for screens and APIs. Each owns its joins, so screens stay O(1)."""
+"""Reads of master data and the exception queue for screens and APIs. Each owns its joins, so
+screens stay O(1)."""
 
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
+from django.contrib.auth import get_user_model
 from django.db.models import (
     Case,
     Count,
@@ -18,10 +21,13 @@ from django.db.models import (
 )
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.text import capfirst
 
 from erp.models import (
     Channel,
     Customer,
+    ExceptionCase,
+    ExceptionNote,
     Location,
     OrderLine,
     Product,
@@ -30,6 +36,7 @@ from erp.models import (
     Warehouse,
     WorkerHeartbeat,
 )
+from erp.models.exceptions import ACTIVE_STATES
 
 MONEY = DecimalField(max_digits=14, decimal_places=2)
 LINE_VALUE = ExpressionWrapper(F("lines__quantity") * F("lines__unit_price"), output_field=MONEY)
@@ -163,3 +170,158 @@ def master_data_summary() -> dict:
         "heartbeat_is_stale": last_heartbeat is None
         or last_heartbeat.last_seen_at < timezone.now() - HEARTBEAT_STALE_AFTER,
     }
+
+
+# ---- Exception queue ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExceptionFilters:
+    """The queue's filters, as the screen and any API take them. `state` is a state value,
+    "active" (open, assigned or escalated) or "all"; `assignee` is "mine", "unassigned" or
+    empty; `sort` is "sla" (due first) or "age" (oldest first)."""
+
+    kind: str = ""
+    state: str = "active"
+    owner_role: str = ""
+    assignee: str = ""
+    overdue: bool = False
+    sort: str = "sla"
+
+
+QUEUE_ORDER = {"sla": ("sla_due_at", "opened_at", "pk"), "age": ("opened_at", "pk")}
+
+
+def exception_list(*, user, filters: ExceptionFilters) -> QuerySet[ExceptionCase]:
+    """The exception queue for `user`, filtered; one query whatever its length."""
+    exceptions = ExceptionCase.objects.select_related("assignee")
+    if filters.kind:
+        exceptions = exceptions.filter(kind=filters.kind)
+    if filters.state == "active":
+        exceptions = exceptions.filter(state__in=ACTIVE_STATES)
+    elif filters.state != "all":
+        exceptions = exceptions.filter(state=filters.state)
+    if filters.owner_role:
+        exceptions = exceptions.filter(owner_role=filters.owner_role)
+    if filters.assignee == "mine":
+        exceptions = exceptions.filter(assignee=user)
+    elif filters.assignee == "unassigned":
+        exceptions = exceptions.filter(assignee__isnull=True)
+    if filters.overdue:
+        exceptions = exceptions.filter(state__in=ACTIVE_STATES, sla_due_at__lt=timezone.now())
+    return exceptions.order_by(*QUEUE_ORDER.get(filters.sort, QUEUE_ORDER["sla"]))
+
+
+def exception_get(*, pk: int) -> ExceptionCase:
+    """One exception with the people on it and its notes' authors."""
+    notes = ExceptionNote.objects.select_related("author")
+    return (
+        ExceptionCase.objects.select_related(
+            "assignee", "opened_by", "resolved_by", "product", "sales_order"
+        )
+        .prefetch_related(Prefetch("notes", queryset=notes))
+        .get(pk=pk)
+    )
+
+
+def open_exceptions_exist(*, subject_type: str, subject_id: str | int) -> bool:
+    """Whether anything is still unresolved about a subject: a case with an open exception
+    cannot close."""
+    return ExceptionCase.objects.filter(
+        subject_type=subject_type, subject_id=str(subject_id), state__in=ACTIVE_STATES
+    ).exists()
+
+
+def exception_queue_counts(*, user) -> dict[str, int]:
+    """Active, overdue, unassigned and the user's own active exceptions, in one query."""
+    active = Q(state__in=ACTIVE_STATES)
+    return ExceptionCase.objects.aggregate(
+        active=Count("pk", filter=active),
+        overdue=Count("pk", filter=active & Q(sla_due_at__lt=timezone.now())),
+        unassigned=Count("pk", filter=active & Q(assignee__isnull=True)),
+        mine=Count("pk", filter=active & Q(assignee=user)),
+    )
+
+
+def exception_assignable_users(*, exception: ExceptionCase, actor) -> QuerySet:
+    """Whom `actor` may assign the exception to: themself, or an active person in its owner
+    role (the rule `exception_assign` enforces)."""
+    return (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .filter(Q(groups__name=exception.owner_role) | Q(pk=actor.pk))
+        .distinct()
+        .order_by("username")
+    )
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    who: str
+    title: str
+    body: str = ""
+    changes: tuple[tuple[str, str, str], ...] = ()
+    evidence: dict = field(default_factory=dict)
+
+
+# The fields whose changes the timeline shows, in this order.
+# The reason of a resolution is the title of its entry, so it is not repeated as a change.
+TIMELINE_FIELDS = ("state", "assignee", "owner_role", "sla_due_at", "summary")
+
+
+def _shown(record, name: str) -> str:
+    if name == "assignee":
+        return record.assignee.get_username() if record.assignee_id else "nobody"
+    if name == "sla_due_at":
+        return timezone.localtime(record.sla_due_at).strftime("%d %b %Y %H:%M")
+    if name in ("state", "owner_role"):
+        return getattr(record, f"get_{name}_display")()
+    return getattr(record, name) or "—"
+
+
+def exception_timeline(*, exception: ExceptionCase) -> list[TimelineEntry]:
+    """Notes and changes (from the history, with their reasons) merged, oldest first; two
+    queries however long the story."""
+    records = list(
+        exception.history.select_related("history_user", "assignee").order_by(
+            "history_date", "history_id"
+        )
+    )
+    labels = {name: ExceptionCase._meta.get_field(name).verbose_name for name in TIMELINE_FIELDS}
+    entries = []
+    previous = None
+    for record in records:
+        who = record.history_user.get_username() if record.history_user else "System"
+        if previous is None:
+            # Details and evidence are on the page above; `opened_at` is when it was reported.
+            entries.append(
+                TimelineEntry(at=exception.opened_at, who=who, title=f"Opened: {record.summary}")
+            )
+        else:
+            changes = tuple(
+                (capfirst(labels[name]), _shown(previous, name), _shown(record, name))
+                for name in TIMELINE_FIELDS
+                if getattr(previous, ExceptionCase._meta.get_field(name).attname)
+                != getattr(record, ExceptionCase._meta.get_field(name).attname)
+            )
+            entries.append(
+                TimelineEntry(
+                    at=record.history_date,
+                    who=who,
+                    title=record.history_change_reason or "Changed",
+                    changes=changes,
+                )
+            )
+        previous = record
+    for note in exception.notes.all():
+        entries.append(
+            TimelineEntry(
+                at=note.created_at,
+                who=note.author.get_username() if note.author else "System",
+                title="Note",
+                body=note.body,
+                evidence=note.evidence,
+            )
+        )
+    return sorted(entries, key=lambda entry: entry.at)

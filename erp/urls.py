@@ -6,6 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from erp import views
+from erp.views import exceptions
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -15,6 +16,31 @@ urlpatterns = [
     path("orders/<int:pk>/", views.OrderDetailView.as_view(), name="order_detail"),
     path("catalog/", views.ProductListView.as_view(), name="product_list"),
     path("catalog/<int:pk>/", views.ProductDetailView.as_view(), name="product_detail"),
+    path("exceptions/", exceptions.ExceptionListView.as_view(), name="exception_list"),
+    path("exceptions/<int:pk>/", exceptions.ExceptionDetailView.as_view(), name="exception_detail"),
+    path(
+        "exceptions/<int:pk>/assign/",
+        exceptions.ExceptionAssignView.as_view(),
+        name="exception_assign",
+    ),
+    path(
+        "exceptions/<int:pk>/escalate/",
+        exceptions.ExceptionEscalateView.as_view(),
+        name="exception_escalate",
+    ),
+    path(
+        "exceptions/<int:pk>/resolve/",
+        exceptions.ExceptionResolveView.as_view(),
+        name="exception_resolve",
+    ),
+    path(
+        "exceptions/<int:pk>/dismiss/",
+        exceptions.ExceptionDismissView.as_view(),
+        name="exception_dismiss",
+    ),
+    path(
+        "exceptions/<int:pk>/notes/", exceptions.ExceptionNoteView.as_view(), name="exception_note"
+    ),
     path("cs/", include("returns.urls")),
     path("warehouse/", include("warehouse.urls")),
     path("finance/", include("finance.urls")),

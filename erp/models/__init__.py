@@ -4,8 +4,10 @@ from .access import Workspace
 from .catalog import BundleComponent, Category, ChannelListing, Product
 from .channels import Channel
 from .customers import Customer, CustomerChannelAccount
+from .exceptions import ExceptionCase, ExceptionNote
 from .health import WorkerHeartbeat
 from .orders import OrderLine, SalesOrder, ShippedItem
+from .outbox import OutboxMessage
 from .reasons import ReasonCode, ReasonCodeMapping
 from .sites import Location, Warehouse
 
@@ -16,8 +18,11 @@ __all__ = [
     "ChannelListing",
     "Customer",
     "CustomerChannelAccount",
+    "ExceptionCase",
+    "ExceptionNote",
     "Location",
     "OrderLine",
+    "OutboxMessage",
     "Product",
     "ReasonCode",
     "ReasonCodeMapping",

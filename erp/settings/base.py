@@ -207,6 +207,10 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "erp.tasks.worker_heartbeat", "schedule": 60.0},
+    "exceptions-escalate-overdue": {
+        "task": "erp.tasks.exceptions_escalate_overdue",
+        "schedule": 300.0,
+    },
 }
 
 # --- Logging --------------------------------------------------------------------------

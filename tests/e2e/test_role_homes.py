@@ -4,12 +4,11 @@ Screenshots of every landing page go to test-artifacts/screenshots/<role>-<w>x<h
 person can check the screens read well on a desktop and, for the warehouse, on tablets.
 """
 
-from pathlib import Path
-
 import pytest
 from django.urls import reverse
 
 from erp.roles import Role
+from tests.e2e.browser import DESKTOP, nav_entries, screenshot, sign_in
 
 pytestmark = [
     pytest.mark.e2e,
@@ -18,18 +17,24 @@ pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-DESKTOP = (1280, 800)
 TABLETS = [(1024, 768), (768, 1024)]
 
 # Role → (the page it lands on, its navigation, a heading that proves the page has content)
 LANDING = {
-    Role.CUSTOMER_SERVICE: ("cs_home", ["Customer service", "Orders", "Catalog"], "51200"),
-    Role.WAREHOUSE: ("warehouse_home", ["Warehouse", "Catalog"], "Reno returns center"),
-    Role.FINANCE: ("finance_home", ["Finance", "Orders", "Catalog"], "Storefront EU"),
+    Role.CUSTOMER_SERVICE: (
+        "cs_home",
+        ["Customer service", "Exceptions", "Orders", "Catalog"],
+        "51200",
+    ),
+    Role.WAREHOUSE: (
+        "warehouse_home",
+        ["Warehouse", "Exceptions", "Catalog"],
+        "Reno returns center",
+    ),
+    Role.FINANCE: ("finance_home", ["Finance", "Exceptions", "Orders", "Catalog"], "Storefront EU"),
     Role.OPERATIONS_MANAGER: (
         "operations_home",
-        ["Customer service", "Operations", "Orders", "Catalog"],
+        ["Customer service", "Operations", "Exceptions", "Orders", "Catalog"],
         "Amazon US",
     ),
 }
@@ -38,34 +43,13 @@ ALL_ENTRIES = [
     "Warehouse",
     "Finance",
     "Operations",
+    "Exceptions",
     "Orders",
     "Catalog",
     "Admin",
 ]
 # The brand colour of the top bar: proves app.css was served and applied.
 TOPBAR_BACKGROUND = "rgb(20, 50, 92)"
-
-
-def sign_in(page, username: str) -> None:
-    page.goto(reverse("login"))
-    page.get_by_label("User name").fill(str(username))
-    page.get_by_label("Password").fill("correct-horse-battery")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state("load")
-
-
-def nav_entries(page) -> list[str]:
-    return [text.strip() for text in page.locator('nav[aria-label="Main"] a').all_inner_texts()]
-
-
-def screenshot(page, role: str, size: tuple[int, int]) -> Path:
-    """The viewport as a person first sees it, and (`-full`) the whole page for review."""
-    width, height = size
-    page.set_viewport_size({"width": width, "height": height})
-    path = SCREENSHOTS / f"{role}-{width}x{height}.png"
-    page.screenshot(path=path)
-    page.screenshot(path=path.with_stem(f"{path.stem}-full"), full_page=True)
-    return path
 
 
 @pytest.mark.parametrize("role", list(LANDING), ids=str)
@@ -90,7 +74,7 @@ def test_role_signs_in_and_lands_on_its_workspace(page, live_server, make_user, 
 
     sizes = [DESKTOP, *TABLETS] if role == Role.WAREHOUSE else [DESKTOP]
     for size in sizes:
-        assert screenshot(page, role, size).stat().st_size > 10_000
+        assert screenshot(page, str(role), size).stat().st_size > 10_000
 
 
 def test_operations_chart_is_drawn(page, make_user, shop_data):
@@ -130,7 +114,7 @@ def test_administrator_lands_in_the_admin_and_sees_every_entry(
 
     assert page.url == live_server.url + reverse("admin:index")
     assert page.get_by_role("link", name="Returns Back Office · Administration").is_visible()
-    screenshot(page, Role.ADMINISTRATOR, DESKTOP)
+    screenshot(page, str(Role.ADMINISTRATOR))
     # The back office itself offers them every workspace.
     page.goto(reverse("product_list"))
     assert nav_entries(page) == ALL_ENTRIES

@@ -4,18 +4,25 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
+from datetime import timedelta
 
 import pytest
 from celery import Celery
+from django.utils import timezone
 
-from erp.models import WorkerHeartbeat
-from erp.tasks import worker_heartbeat
+from erp.models import ExceptionCase, WorkerHeartbeat
+from erp.tasks import exceptions_escalate_overdue, worker_heartbeat
+from tests.factories import ExceptionCaseFactory
 from tests.worker import ROOT, running_worker
 
 pytestmark = pytest.mark.worker
 
+# The worker needs committed rows, so these tests commit; the serialized rollback puts back
+# what the migrations created (roles, content types with their ids) for the tests after them.
 
-@pytest.mark.django_db(transaction=True)
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_heartbeat_goes_through_redis_to_a_worker_and_writes_to_postgres():
     # Given a worker process consuming a private queue from Redis
     with running_worker() as (queue, hostname):
@@ -26,6 +33,24 @@ def test_heartbeat_goes_through_redis_to_a_worker_and_writes_to_postgres():
     assert result["hostname"] == hostname
     heartbeat = WorkerHeartbeat.objects.get(hostname=hostname)
     assert heartbeat.last_seen_at.isoformat() == result["last_seen_at"]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_overdue_exceptions_escalate_through_a_worker():
+    # Given one exception past its SLA and one still within it
+    now = timezone.now()
+    overdue = ExceptionCaseFactory(sla_due_at=now - timedelta(minutes=5))
+    on_time = ExceptionCaseFactory(sla_due_at=now + timedelta(hours=1))
+
+    # When the beat's task runs on a real worker
+    with running_worker() as (queue, _hostname):
+        result = exceptions_escalate_overdue.apply_async(queue=queue).get(timeout=30)
+
+    # Then the worker escalated the overdue one only, as the system
+    assert result == {"escalated": 1}
+    states = dict(ExceptionCase.objects.values_list("pk", "state"))
+    assert states == {overdue.pk: "escalated", on_time.pk: "open"}
+    assert ExceptionCase.objects.get(pk=overdue.pk).history.latest().history_user is None
 
 
 def test_embedded_default_runs_a_worker_on_sqlite_and_the_filesystem_broker(tmp_path, monkeypatch):
@@ -76,3 +101,19 @@ def test_embedded_default_runs_a_worker_on_sqlite_and_the_filesystem_broker(tmp_
 
 def _without_test_settings() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("SECURE_", "CELERY_"))}
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_worker_reports_in_as_soon_as_it_starts():
+    # Given no worker has ever reported
+    assert not WorkerHeartbeat.objects.exists()
+
+    # When a worker starts, and nothing is sent to it
+    with running_worker() as (_queue, hostname):
+        deadline = time.monotonic() + 20
+        while not WorkerHeartbeat.objects.filter(hostname=hostname).exists():
+            assert time.monotonic() < deadline, "the worker never reported in"
+            time.sleep(0.2)
+
+    # Then its heartbeat is there
+    assert WorkerHeartbeat.objects.get().hostname == hostname

@@ -12,7 +12,7 @@ from django.http import QueryDict
 from django.urls import get_resolver, reverse
 
 from erp.roles import Role
-from tests.factories import ProductFactory, SalesOrderFactory
+from tests.factories import ExceptionCaseFactory, ProductFactory, SalesOrderFactory
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,9 @@ class Redirect:
 
 OK = 200
 NO = 403
+# An action URL takes POST only: a GET from someone allowed to act is "method not allowed",
+# which also proves the permission check came first.
+POST = 405
 LOGIN = Redirect("login", with_next=True)
 ADMIN = Redirect("admin:login", with_next=True)
 TO_CS = Redirect("cs_home")
@@ -55,6 +58,14 @@ ACCESS = {
     "warehouse_home":  (LOGIN,    NO,      NO,     OK,       NO,     NO,        OK),
     "finance_home":    (LOGIN,    NO,      NO,     NO,       OK,     NO,        OK),
     "operations_home": (LOGIN,    NO,      NO,     NO,       NO,     OK,        OK),
+    "exception_list":  (LOGIN,    NO,      OK,     OK,       OK,     OK,        OK),
+    "exception_detail": (LOGIN,   NO,      OK,     OK,       OK,     OK,        OK),
+    "exception_note":  (LOGIN,    NO,      POST,   POST,     POST,   POST,      POST),
+    # Assign, escalate, resolve and dismiss need manage_exceptions.
+    "exception_assign": (LOGIN,   NO,      NO,     NO,       NO,     POST,      POST),
+    "exception_escalate": (LOGIN, NO,      NO,     NO,       NO,     POST,      POST),
+    "exception_resolve": (LOGIN,  NO,      NO,     NO,       NO,     POST,      POST),
+    "exception_dismiss": (LOGIN,  NO,      NO,     NO,       NO,     POST,      POST),
     # The admin has its own sign-in page; it sends every non-staff user there too.
     "admin:index":     (ADMIN,    ADMIN,   ADMIN,  ADMIN,    ADMIN,  ADMIN,     OK),
     "api_docs":        (LOGIN,    OK,      OK,     OK,       OK,     OK,        OK),
@@ -67,15 +78,16 @@ ACCESS = {
 
 NAVIGATION = {
     "no_role": [],
-    "cs": ["Customer service", "Orders", "Catalog"],
-    "warehouse": ["Warehouse", "Catalog"],
-    "finance": ["Finance", "Orders", "Catalog"],
-    "operations": ["Customer service", "Operations", "Orders", "Catalog"],
+    "cs": ["Customer service", "Exceptions", "Orders", "Catalog"],
+    "warehouse": ["Warehouse", "Exceptions", "Catalog"],
+    "finance": ["Finance", "Exceptions", "Orders", "Catalog"],
+    "operations": ["Customer service", "Operations", "Exceptions", "Orders", "Catalog"],
     "administrator": [
         "Customer service",
         "Warehouse",
         "Finance",
         "Operations",
+        "Exceptions",
         "Orders",
         "Catalog",
         "Admin",
@@ -107,7 +119,22 @@ def client_as(client, make_user):
 def page_url(db):
     order = SalesOrderFactory()
     product = ProductFactory()
-    kwargs = {"order_detail": {"pk": order.pk}, "product_detail": {"pk": product.pk}}
+    exception = {"pk": ExceptionCaseFactory().pk}
+    kwargs = {
+        "order_detail": {"pk": order.pk},
+        "product_detail": {"pk": product.pk},
+        **dict.fromkeys(
+            [
+                "exception_detail",
+                "exception_note",
+                "exception_assign",
+                "exception_escalate",
+                "exception_resolve",
+                "exception_dismiss",
+            ],
+            exception,
+        ),
+    }
     return lambda url_name: reverse(url_name, kwargs=kwargs.get(url_name))
 
 
@@ -212,6 +239,7 @@ def test_navigation_marks_the_current_section(client_as, page_url):
     assert on_list == {
         "Customer service": None,
         "Operations": None,
+        "Exceptions": None,
         "Orders": "page",
         "Catalog": None,
     }

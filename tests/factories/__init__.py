@@ -1,5 +1,6 @@
 """factory_boy factories for master data; domain apps add theirs beside these."""
 
+from .exceptions import ExceptionCaseFactory, ExceptionNoteFactory
 from .master_data import (
     BundleComponentFactory,
     CategoryFactory,
@@ -21,6 +22,8 @@ __all__ = [
     "ChannelFactory",
     "ChannelListingFactory",
     "CustomerFactory",
+    "ExceptionCaseFactory",
+    "ExceptionNoteFactory",
     "LocationFactory",
     "OrderLineFactory",
     "ProductFactory",

@@ -9,7 +9,9 @@ from django.utils import timezone
 
 from erp.models import Channel, ReasonCode, ReasonCodeMapping, WorkerHeartbeat
 
-REASON_MAP_FILE = Path(__file__).resolve().parent / "data" / "return_reason_canonical_map.tsv"
+REASON_MAP_FILE = (
+    Path(__file__).resolve().parent.parent / "data" / "return_reason_canonical_map.tsv"
+)
 
 
 @cache

@@ -1,0 +1,43 @@
+"""The outbox: messages to the outside world, written in the transaction that causes them.
+
+A Celery task dispatches them after commit, so nothing is lost when Redis or a worker is down.
+"""
+
+from django.db import models
+
+
+class OutboxMessage(models.Model):
+    topic = models.CharField(max_length=80)
+    payload = models.JSONField()
+    dedupe_key = models.CharField(
+        max_length=200, unique=True, help_text="The same event is queued at most once."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    # Empty means "due now"; after a failed send it is when the dispatcher may try again.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # The dead letters: sends that failed too often; only a person's replay re-queues them.
+    dead_lettered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(
+                fields=["topic", "id"],
+                condition=models.Q(dispatched_at__isnull=True),
+                name="outbox_pending_by_topic",
+            )
+        ]
+
+    @property
+    def status(self) -> str:
+        if self.dispatched_at:
+            return "sent"
+        if self.dead_lettered_at:
+            return "dead"
+        return "retrying" if self.attempts else "pending"
+
+    def __str__(self) -> str:
+        return f"{self.topic} #{self.pk}"

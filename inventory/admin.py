@@ -1,0 +1,87 @@
+"""The ledger in the Django admin: read-only, since only the services may write stock."""
+
+from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
+
+from .models import (
+    ChannelAvailability,
+    ChannelRule,
+    InventoryUnit,
+    SafetyStock,
+    StockBalance,
+    StockMovement,
+)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(StockMovement)
+class StockMovementAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "occurred_at",
+        "kind",
+        "product",
+        "qty",
+        "lot",
+        "unit",
+        "from_location",
+        "from_state",
+        "to_location",
+        "to_state",
+        "cause_type",
+        "cause_id",
+        "actor",
+    ]
+    list_filter = ["kind", "cause_type", "from_state", "to_state"]
+    list_select_related = ["product", "unit", "from_location", "to_location", "actor"]
+    search_fields = ["product__sku", "unit__serial", "cause_id", "idempotency_key", "lot"]
+    date_hierarchy = "occurred_at"
+    show_full_result_count = False
+
+
+@admin.register(StockBalance)
+class StockBalanceAdmin(ReadOnlyAdmin):
+    list_display = ["product", "location", "state", "lot", "qty"]
+    list_filter = ["state"]
+    list_select_related = ["product", "location__warehouse"]
+    search_fields = ["product__sku", "lot", "location__code"]
+
+
+@admin.register(InventoryUnit)
+class InventoryUnitAdmin(ReadOnlyAdmin, SimpleHistoryAdmin):
+    list_display = ["serial", "product", "state", "location", "lot", "updated_at"]
+    list_filter = ["state"]
+    list_select_related = ["product", "location__warehouse"]
+    search_fields = ["serial", "product__sku"]
+
+
+@admin.register(ChannelAvailability)
+class ChannelAvailabilityAdmin(ReadOnlyAdmin):
+    list_display = ["channel", "product", "ats", "version", "last_pushed_version", "updated_at"]
+    list_filter = ["channel"]
+    list_select_related = ["channel", "product"]
+    search_fields = ["product__sku"]
+
+
+@admin.register(ChannelRule)
+class ChannelRuleAdmin(admin.ModelAdmin):
+    list_display = ["channel", "sellable_states"]
+    filter_horizontal = ["warehouses"]
+
+
+@admin.register(SafetyStock)
+class SafetyStockAdmin(admin.ModelAdmin):
+    list_display = ["channel", "product", "qty"]
+    list_select_related = ["channel", "product"]
+    search_fields = ["product__sku"]
+    autocomplete_fields = ["product"]
