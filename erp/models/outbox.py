@@ -16,10 +16,6 @@ class OutboxMessage(models.Model):
     dispatched_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
-    # Empty means "due now"; after a failed send it is when the dispatcher may try again.
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    # The dead letters: sends that failed too often; only a person's replay re-queues them.
-    dead_lettered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -30,14 +26,6 @@ class OutboxMessage(models.Model):
                 name="outbox_pending_by_topic",
             )
         ]
-
-    @property
-    def status(self) -> str:
-        if self.dispatched_at:
-            return "sent"
-        if self.dead_lettered_at:
-            return "dead"
-        return "retrying" if self.attempts else "pending"
 
     def __str__(self) -> str:
         return f"{self.topic} #{self.pk}"
