@@ -1,10 +1,14 @@
 """Master data in the Django admin: searchable, filterable, every change in its history."""
 
+import json
+
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
-from erp import services
+from erp import integrations, services
 from erp.models import (
     BundleComponent,
     Category,
@@ -14,8 +18,12 @@ from erp.models import (
     CustomerChannelAccount,
     ExceptionCase,
     ExceptionNote,
+    InboundEvent,
+    IntegrationCredential,
     Location,
     OrderLine,
+    OutboundEndpoint,
+    OutboxMessage,
     Product,
     ReasonCode,
     ReasonCodeMapping,
@@ -298,3 +306,149 @@ class ExceptionCaseAdmin(SimpleHistoryAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# ---- Integrations: the inbox and outbox are read-only; replay goes through the services. ----
+
+
+@admin.register(InboundEvent)
+class InboundEventAdmin(admin.ModelAdmin):
+    list_display = [
+        "received_at",
+        "source",
+        "account",
+        "topic",
+        "external_id",
+        "status",
+        "attempts",
+    ]
+    list_filter = ["status", "source", "topic"]
+    search_fields = ["external_id", "subject_ref", "topic", "account", "last_error"]
+    date_hierarchy = "received_at"
+    exclude = ["body", "headers"]
+    readonly_fields = ["payload", "masked_headers"]
+    actions = ["replay"]
+
+    @admin.display(description="Payload (secrets masked)")
+    def payload(self, obj):
+        return format_html("<pre>{}</pre>", integrations.payload_for_display(obj))
+
+    @admin.display(description="Headers (signatures are never stored)")
+    def masked_headers(self, obj):
+        return format_html(
+            "<pre>{}</pre>", json.dumps(integrations.headers_for_display(obj), indent=2)
+        )
+
+    @admin.action(description="Replay the selected parked or failed events")
+    def replay(self, request, queryset):
+        replayed = 0
+        for event in queryset.filter(status__in=["parked", "failed"]):
+            try:
+                services.inbound_event_replay(event_id=event.pk, actor=request.user)
+            except PermissionDenied:
+                self.message_user(request, "You may not replay inbound events.", messages.ERROR)
+                return
+            replayed += 1
+        self.message_user(
+            request, f"{replayed} events queued for processing again.", messages.SUCCESS
+        )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "topic",
+        "dedupe_key",
+        "created_at",
+        "status",
+        "attempts",
+        "next_attempt_at",
+    ]
+    list_filter = [
+        "topic",
+        ("dispatched_at", admin.EmptyFieldListFilter),
+        ("dead_lettered_at", admin.EmptyFieldListFilter),
+    ]
+    search_fields = ["dedupe_key", "topic", "last_error"]
+    date_hierarchy = "created_at"
+    actions = ["replay"]
+
+    @admin.action(description="Send the selected unsent messages again now")
+    def replay(self, request, queryset):
+        replayed = 0
+        for message in queryset.filter(dispatched_at__isnull=True):
+            services.outbox_message_replay(message_id=message.pk)
+            replayed += 1
+        self.message_user(request, f"{replayed} messages due now.", messages.SUCCESS)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class SecretFieldsForm(forms.ModelForm):
+    """Secrets are write-only: never shown, and a blank field keeps the stored value."""
+
+    secret_fields: tuple[str, ...] = ()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in self.secret_fields:
+            field = self.fields[name]
+            field.widget = forms.PasswordInput(render_value=False)
+            field.required = not self.instance.pk and name == self.secret_fields[0]
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in self.secret_fields:
+            if not cleaned.get(name) and self.instance.pk:
+                cleaned[name] = getattr(self.instance, name)
+        return cleaned
+
+
+class IntegrationCredentialForm(SecretFieldsForm):
+    secret_fields = ("secret", "previous_secret")
+
+    class Meta:
+        model = IntegrationCredential
+        fields = ["source", "account", "secret", "previous_secret", "is_active"]
+
+
+class OutboundEndpointForm(SecretFieldsForm):
+    secret_fields = ("secret",)
+    url = forms.URLField(max_length=500, assume_scheme="https")
+
+    class Meta:
+        model = OutboundEndpoint
+        fields = ["topic", "url", "secret", "timeout_seconds", "is_active"]
+
+
+@admin.register(IntegrationCredential)
+class IntegrationCredentialAdmin(admin.ModelAdmin):
+    form = IntegrationCredentialForm
+    list_display = ["source", "account", "is_active"]
+    list_filter = ["source", "is_active"]
+    search_fields = ["account"]
+
+
+@admin.register(OutboundEndpoint)
+class OutboundEndpointAdmin(admin.ModelAdmin):
+    form = OutboundEndpointForm
+    list_display = ["topic", "url", "is_active"]
+    list_filter = ["is_active"]
+    search_fields = ["topic", "url"]

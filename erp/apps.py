@@ -4,3 +4,14 @@ from django.apps import AppConfig
 class ErpConfig(AppConfig):
     name = "erp"
     verbose_name = "Core and master data"
+
+    def ready(self) -> None:
+        # The inbox topics the core app applies itself; other apps register theirs in their
+        # own ready() (erp.services.inbox).
+        from erp.models.inbox import InboundSource
+        from erp.services.inbox import inbox_handler_register
+        from erp.services.order_import import shopify_order_import
+
+        inbox_handler_register(
+            source=InboundSource.SHOPIFY, topic="orders/updated", handler=shopify_order_import
+        )

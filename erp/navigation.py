@@ -31,6 +31,10 @@ NAVIGATION = [
     NavItem("Exceptions", "exception_list", "exceptions", permission="erp.view_exceptioncase"),
     NavItem("Orders", "order_list", "orders", permission="erp.view_salesorder"),
     NavItem("Catalog", "product_list", "catalog", permission="erp.view_product"),
+    NavItem("Stock", "inventory_overview", "stock", permission="inventory.view_stockbalance"),
+    NavItem(
+        "Integrations", "integration_dashboard", "integrations", permission="erp.view_inboundevent"
+    ),
     NavItem("Admin", "admin:index", "admin", staff_only=True),
 ]
 

@@ -3,7 +3,12 @@
 from celery import shared_task
 
 from erp.services import exceptions_escalate_overdue as escalate_overdue
-from erp.services import worker_heartbeat_record
+from erp.services import (
+    inbound_event_process,
+    inbound_events_requeue_stale,
+    outbox_dispatch_due,
+    worker_heartbeat_record,
+)
 
 
 @shared_task(bind=True, name="erp.tasks.worker_heartbeat", acks_late=True)
@@ -18,3 +23,41 @@ def exceptions_escalate_overdue() -> dict:
     """Escalate exceptions past their SLA; beat runs it every five minutes. Running it twice
     escalates nothing twice: an escalated exception is no longer a candidate."""
     return {"escalated": escalate_overdue()}
+
+
+class InboundEventRetry(Exception):
+    """The handler failed; Celery retries the event with backoff."""
+
+
+@shared_task(
+    bind=True,
+    name="erp.tasks.inbox_process",
+    acks_late=True,
+    autoretry_for=(InboundEventRetry,),
+    retry_backoff=5,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=5,
+)
+def inbox_process(self, event_id: int) -> dict:
+    """Apply one inbound event. Safe to run twice: the service locks the event and does
+    nothing once it left `received`. The last allowed attempt marks it `failed`."""
+    outcome = inbound_event_process(
+        event_id=event_id, final_attempt=self.request.retries >= self.max_retries
+    )
+    if outcome.retry:
+        raise InboundEventRetry(outcome.error)
+    return {"event": event_id, "status": outcome.status}
+
+
+@shared_task(name="erp.tasks.inbox_requeue_stale", acks_late=True)
+def inbox_requeue_stale() -> dict:
+    """Resend events whose processing task never reached a worker; beat runs it every minute."""
+    return {"requeued": inbound_events_requeue_stale()}
+
+
+@shared_task(name="erp.tasks.outbox_dispatch", acks_late=True)
+def outbox_dispatch() -> dict:
+    """Send due outbox messages; after each commit that queues one, and every 30 s by beat."""
+    result = outbox_dispatch_due()
+    return {"sent": result.sent, "failed": result.failed, "dead": result.dead}

@@ -6,7 +6,9 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from erp import views
-from erp.views import exceptions
+from erp.views import exceptions, integrations
+from inventory import urls as inventory_urls
+from returns import urls as returns_urls
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -41,11 +43,30 @@ urlpatterns = [
     path(
         "exceptions/<int:pk>/notes/", exceptions.ExceptionNoteView.as_view(), name="exception_note"
     ),
+    path(
+        "integrations/",
+        integrations.IntegrationDashboardView.as_view(),
+        name="integration_dashboard",
+    ),
+    path(
+        "integrations/events/<int:pk>/",
+        integrations.InboundEventDetailView.as_view(),
+        name="inbound_event_detail",
+    ),
+    path(
+        "integrations/events/<int:pk>/replay/",
+        integrations.InboundEventReplayView.as_view(),
+        name="inbound_event_replay",
+    ),
+    path("webhooks/", include("erp.webhooks.urls")),
     path("cs/", include("returns.urls")),
     path("warehouse/", include("warehouse.urls")),
     path("finance/", include("finance.urls")),
     path("operations/", include("reporting.urls")),
+    path("inventory/", include(inventory_urls.urlpatterns)),
     path("admin/", admin.site.urls),
+    path("api/v1/inventory/", include(inventory_urls.api_urlpatterns)),
+    path("api/v1/returns/", include(returns_urls.api_urlpatterns)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     # People reach the docs in a browser, so they are sent to sign in; the schema itself is
     # guarded by SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"] for API clients too.

@@ -42,7 +42,7 @@ class StockMovementAdmin(ReadOnlyAdmin):
         "cause_id",
         "actor",
     ]
-    list_filter = ["kind", "cause_type", "from_state", "to_state"]
+    list_filter = ["kind", "cause_type", "from_state", "to_state", "product__tracking"]
     list_select_related = ["product", "unit", "from_location", "to_location", "actor"]
     search_fields = ["product__sku", "unit__serial", "cause_id", "idempotency_key", "lot"]
     date_hierarchy = "occurred_at"
@@ -52,7 +52,7 @@ class StockMovementAdmin(ReadOnlyAdmin):
 @admin.register(StockBalance)
 class StockBalanceAdmin(ReadOnlyAdmin):
     list_display = ["product", "location", "state", "lot", "qty"]
-    list_filter = ["state"]
+    list_filter = ["state", ("location__warehouse", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["product", "location__warehouse"]
     search_fields = ["product__sku", "lot", "location__code"]
 
@@ -60,7 +60,7 @@ class StockBalanceAdmin(ReadOnlyAdmin):
 @admin.register(InventoryUnit)
 class InventoryUnitAdmin(ReadOnlyAdmin, SimpleHistoryAdmin):
     list_display = ["serial", "product", "state", "location", "lot", "updated_at"]
-    list_filter = ["state"]
+    list_filter = ["state", ("location__warehouse", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["product", "location__warehouse"]
     search_fields = ["serial", "product__sku"]
 

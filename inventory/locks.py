@@ -14,8 +14,9 @@ from .models import ChannelAvailability, InventoryUnit, SafetyStock, StockBalanc
 
 BalanceKey = tuple[int, int, str, str]  # product id, location id, state, lot
 
-# Above this many keys, lock the balances of the keys' products and locations in one range
-# instead of an OR of every key (imports touch thousands).
+# Above this many keys, an OR of every key is too long a statement (imports touch thousands):
+# PostgreSQL joins the keys as arrays, SQLite (no row locks) reads the products' and
+# locations' range.
 _EXACT_KEY_LIMIT = 32
 
 
@@ -26,11 +27,13 @@ def idempotency_key_lock(key: str) -> None:
     """
     if connection.vendor != "postgresql":
         return
-    digest = int.from_bytes(
-        hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True
-    )
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [digest])
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [idempotency_key_lock_id(key)])
+
+
+def idempotency_key_lock_id(key: str) -> int:
+    """The advisory lock that stands for the key (the SQL posting function takes it too)."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
 
 
 def units_lock(*, product_id: int, serials: Iterable[str]) -> dict[str, InventoryUnit]:
@@ -52,6 +55,17 @@ def balances_lock(keys: Iterable[BalanceKey]) -> dict[BalanceKey, tuple[int, int
     wanted = sorted(set(keys))
     if not wanted:
         return {}
+    table = _table(StockBalance)
+    if len(wanted) > _EXACT_KEY_LIMIT and connection.vendor == "postgresql":
+        # Imports touch thousands of keys: join them as four arrays, locking exactly them.
+        rows = _fetch(
+            f"SELECT b.product_id, b.location_id, b.state, b.lot, b.id, b.qty FROM {table} b "
+            "JOIN unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[]) AS k(p, l, s, lot) "
+            "ON b.product_id = k.p AND b.location_id = k.l AND b.state = k.s AND b.lot = k.lot "
+            f"ORDER BY b.product_id, b.location_id, b.state, b.lot{_for_update(' OF b')}",
+            [list(column) for column in zip(*wanted, strict=True)],
+        )
+        return {(p, loc, s, lot): (pk, qty) for p, loc, s, lot, pk, qty in rows}
     if len(wanted) <= _EXACT_KEY_LIMIT:
         where = " OR ".join(
             ["(product_id = %s AND location_id = %s AND state = %s AND lot = %s)"] * len(wanted)
@@ -63,7 +77,7 @@ def balances_lock(keys: Iterable[BalanceKey]) -> dict[BalanceKey, tuple[int, int
         where = f"product_id IN ({_marks(products)}) AND location_id IN ({_marks(locations)})"
         params = [*products, *locations]
     rows = _fetch(
-        f"SELECT product_id, location_id, state, lot, id, qty FROM {_table(StockBalance)} "
+        f"SELECT product_id, location_id, state, lot, id, qty FROM {table} "
         f"WHERE {where} ORDER BY product_id, location_id, state, lot{_for_update()}",
         params,
     )

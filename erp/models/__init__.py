@@ -6,6 +6,7 @@ from .channels import Channel
 from .customers import Customer, CustomerChannelAccount
 from .exceptions import ExceptionCase, ExceptionNote
 from .health import WorkerHeartbeat
+from .inbox import InboundEvent, IntegrationCredential, OutboundEndpoint
 from .orders import OrderLine, SalesOrder, ShippedItem
 from .outbox import OutboxMessage
 from .reasons import ReasonCode, ReasonCodeMapping
@@ -20,8 +21,11 @@ __all__ = [
     "CustomerChannelAccount",
     "ExceptionCase",
     "ExceptionNote",
+    "InboundEvent",
+    "IntegrationCredential",
     "Location",
     "OrderLine",
+    "OutboundEndpoint",
     "OutboxMessage",
     "Product",
     "ReasonCode",

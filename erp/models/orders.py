@@ -54,6 +54,8 @@ class SalesOrder(TimeStampedModel):
         indexes = [
             models.Index(fields=["customer", "-placed_at"]),
             models.Index(fields=["-placed_at"]),
+            # Customer service searches by the order number alone, across channels.
+            models.Index(fields=["number"], name="order_number"),
         ]
 
     def __str__(self) -> str:

@@ -16,6 +16,17 @@ class OutboxMessage(models.Model):
     dispatched_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    # A database default too: the inventory ledger inserts outbox rows in SQL.
+    ordering_key = models.CharField(
+        max_length=200,
+        blank=True,
+        db_default="",
+        help_text="Messages sharing a key (e.g. a SKU on a channel) are sent strictly in order.",
+    )
+    # Empty means "due now"; after a failed send it is when the dispatcher may try again.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # The dead letters: sends that failed too often; only a person's replay re-queues them.
+    dead_lettered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -29,3 +40,11 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.topic} #{self.pk}"
+
+    @property
+    def status(self) -> str:
+        if self.dispatched_at:
+            return "sent"
+        if self.dead_lettered_at:
+            return "dead"
+        return "retrying" if self.attempts else "pending"

@@ -179,6 +179,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Choice sets used by several fields get one name each in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "StockStateEnum": "inventory.models.states.StockState",
+        "UnitStateEnum": "inventory.models.states.UNIT_STATE_CHOICES",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------
@@ -211,7 +216,17 @@ CELERY_BEAT_SCHEDULE = {
         "task": "erp.tasks.exceptions_escalate_overdue",
         "schedule": 300.0,
     },
+    # The after-commit triggers are the fast path; these sweeps catch what a broker or worker
+    # outage dropped, so nothing is lost.
+    "outbox-dispatch": {"task": "erp.tasks.outbox_dispatch", "schedule": 30.0},
+    "inbox-requeue-stale": {"task": "erp.tasks.inbox_requeue_stale", "schedule": 60.0},
+    "return-cases-expire-overdue": {
+        "task": "returns.tasks.return_cases_expire_overdue",
+        "schedule": 3600.0,
+    },
 }
+# The queue inbox processing and outbox dispatch are sent to; empty is Celery's default.
+ERP_INTEGRATION_QUEUE = os.environ.get("ERP_INTEGRATION_QUEUE") or None
 
 # --- Logging --------------------------------------------------------------------------
 LOGGING = {

@@ -20,25 +20,32 @@
     var style = getComputedStyle(document.documentElement);
     var accent = style.getPropertyValue("--accent").trim() || "#1f5fbf";
     var muted = style.getPropertyValue("--text-muted").trim() || "#5b6778";
+    // {labels, values} is one series in the accent colour; {labels, datasets: [{label, values,
+    // colour}]} is several, with a legend.
+    var series = data.datasets || [{ label: canvas.dataset.chartLabel || "", values: data.values }];
     new Chart(canvas, {
       type: canvas.dataset.chartType || "bar",
       data: {
         labels: data.labels.map(label),
-        datasets: [
-          {
-            label: canvas.dataset.chartLabel || "",
-            data: data.values,
-            backgroundColor: accent,
-            borderColor: accent,
+        datasets: series.map(function (one) {
+          var colour = one.colour || accent;
+          return {
+            label: one.label,
+            data: one.values,
+            backgroundColor: colour,
+            borderColor: colour,
             borderRadius: 3,
             maxBarThickness: 28,
-          },
-        ],
+            pointRadius: 0,
+            stepped: canvas.dataset.chartType === "line" ? "after" : false,
+          };
+        }),
       },
       options: {
         animation: false,
         maintainAspectRatio: false,
-        plugins: { legend: { display: false } },
+        interaction: { mode: "index", intersect: false },
+        plugins: { legend: { display: Boolean(data.datasets), position: "bottom" } },
         scales: {
           x: { grid: { display: false }, ticks: { color: muted, maxRotation: 0, autoSkipPadding: 12 } },
           y: { beginAtZero: true, ticks: { color: muted, precision: 0 } },

@@ -28,13 +28,25 @@ LANDING = {
     ),
     Role.WAREHOUSE: (
         "warehouse_home",
-        ["Warehouse", "Exceptions", "Catalog"],
+        ["Warehouse", "Exceptions", "Catalog", "Stock"],
         "Reno returns center",
     ),
-    Role.FINANCE: ("finance_home", ["Finance", "Exceptions", "Orders", "Catalog"], "Storefront EU"),
+    Role.FINANCE: (
+        "finance_home",
+        ["Finance", "Exceptions", "Orders", "Catalog", "Stock"],
+        "Storefront EU",
+    ),
     Role.OPERATIONS_MANAGER: (
         "operations_home",
-        ["Customer service", "Operations", "Exceptions", "Orders", "Catalog"],
+        [
+            "Customer service",
+            "Operations",
+            "Exceptions",
+            "Orders",
+            "Catalog",
+            "Stock",
+            "Integrations",
+        ],
         "Amazon US",
     ),
 }
@@ -46,6 +58,8 @@ ALL_ENTRIES = [
     "Exceptions",
     "Orders",
     "Catalog",
+    "Stock",
+    "Integrations",
     "Admin",
 ]
 # The brand colour of the top bar: proves app.css was served and applied.

@@ -8,11 +8,22 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import QueryDict
 from django.urls import get_resolver, reverse
 
+from erp.models import Product
 from erp.roles import Role
-from tests.factories import ExceptionCaseFactory, ProductFactory, SalesOrderFactory
+from inventory import services as inventory_services
+from returns.models import ReturnPhoto
+from tests.factories import (
+    ExceptionCaseFactory,
+    InboundEventFactory,
+    LocationFactory,
+    ProductFactory,
+    ReturnCaseFactory,
+    SalesOrderFactory,
+)
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,44 @@ ACCESS = {
     "exception_escalate": (LOGIN, NO,      NO,     NO,       NO,     POST,      POST),
     "exception_resolve": (LOGIN,  NO,      NO,     NO,       NO,     POST,      POST),
     "exception_dismiss": (LOGIN,  NO,      NO,     NO,       NO,     POST,      POST),
+    # Returns: every role that handles returned goods or their money may read a case.
+    "return_search":   (LOGIN,    NO,      OK,     OK,       OK,     OK,        OK),
+    "return_queue":    (LOGIN,    NO,      OK,     OK,       OK,     OK,        OK),
+    "return_detail":   (LOGIN,    NO,      OK,     OK,       OK,     OK,        OK),
+    "return_create":   (LOGIN,    NO,      OK,     NO,       NO,     OK,        OK),
+    "return_photo":    (LOGIN,    NO,      OK,     OK,       OK,     OK,        OK),
+    # Shown with the authorize action; each action has its own permission (tests/returns).
+    "return_action":   (LOGIN,    NO,      POST,   NO,       NO,     POST,      POST),
+    "returns_api_cases": (NO,     NO,      OK,     OK,       OK,     OK,        OK),
+    "policy_list":     (LOGIN,    NO,      OK,     NO,       NO,     OK,        OK),
+    "policy_detail":   (LOGIN,    NO,      OK,     NO,       NO,     OK,        OK),
+    "policy_action":   (LOGIN,    NO,      NO,     NO,       NO,     POST,      POST),
+    "returns_api_case": (NO,      NO,      OK,     OK,       OK,     OK,        OK),
+    # The integrations screen and its raw payloads need view_inboundevent; replay needs
+    # replay_inboundevent (both: operations managers and administrators).
+    "integration_dashboard": (LOGIN, NO,   NO,     NO,       NO,     OK,        OK),
+    "inbound_event_detail": (LOGIN, NO,    NO,     NO,       NO,     OK,        OK),
+    "inbound_event_replay": (LOGIN, NO,    NO,     NO,       NO,     POST,      POST),
+    # Webhooks are not session-authenticated: a signature made with the channel's or
+    # account's secret opens them, whoever is signed in, and only by POST, so a GET is 405
+    # for everyone. An unsigned or wrongly signed POST is 401 for every role, anonymous
+    # included, and writes nothing (tests/integrations/test_webhooks.py).
+    "webhook_shopify": (POST,       POST,    POST,   POST,     POST,   POST,      POST),
+    "webhook_easypost": (POST,      POST,    POST,   POST,     POST,   POST,      POST),
+    "webhook_aftership": (POST,     POST,    POST,   POST,     POST,   POST,      POST),
+    "webhook_shippo":  (POST,       POST,    POST,   POST,     POST,   POST,      POST),
+    "webhook_shiphero": (POST,      POST,    POST,   POST,     POST,   POST,      POST),
+    # Stock screens: the overview and a SKU's page need view_stockbalance; a serial's page
+    # view_inventoryunit (customer service answers "where is this unit" too).
+    "inventory_overview": (LOGIN, NO,      NO,     OK,       OK,     OK,        OK),
+    "inventory_sku":   (LOGIN,    NO,      NO,     OK,       OK,     OK,        OK),
+    "inventory_unit":  (LOGIN,    NO,      OK,     OK,       OK,     OK,        OK),
+    # The stock API reads with each model's view permission, as the screens do.
+    "inventory_api_balances": (NO, NO,     NO,     OK,       OK,     OK,        OK),
+    "inventory_api_availability": (NO, NO, OK,     OK,       OK,     OK,        OK),
+    "inventory_api_movements": (NO, NO,    NO,     OK,       OK,     OK,        OK),
+    "inventory_api_units": (NO,   NO,      OK,     OK,       OK,     OK,        OK),
+    "inventory_api_unit": (NO,    NO,      OK,     OK,       OK,     OK,        OK),
     # The admin has its own sign-in page; it sends every non-staff user there too.
     "admin:index":     (ADMIN,    ADMIN,   ADMIN,  ADMIN,    ADMIN,  ADMIN,     OK),
     "api_docs":        (LOGIN,    OK,      OK,     OK,       OK,     OK,        OK),
@@ -79,9 +128,17 @@ ACCESS = {
 NAVIGATION = {
     "no_role": [],
     "cs": ["Customer service", "Exceptions", "Orders", "Catalog"],
-    "warehouse": ["Warehouse", "Exceptions", "Catalog"],
-    "finance": ["Finance", "Exceptions", "Orders", "Catalog"],
-    "operations": ["Customer service", "Operations", "Exceptions", "Orders", "Catalog"],
+    "warehouse": ["Warehouse", "Exceptions", "Catalog", "Stock"],
+    "finance": ["Finance", "Exceptions", "Orders", "Catalog", "Stock"],
+    "operations": [
+        "Customer service",
+        "Operations",
+        "Exceptions",
+        "Orders",
+        "Catalog",
+        "Stock",
+        "Integrations",
+    ],
     "administrator": [
         "Customer service",
         "Warehouse",
@@ -90,6 +147,8 @@ NAVIGATION = {
         "Exceptions",
         "Orders",
         "Catalog",
+        "Stock",
+        "Integrations",
         "Admin",
     ],
 }
@@ -115,14 +174,54 @@ def client_as(client, make_user):
     return sign_in
 
 
+def stock_unit():
+    """A serialized unit, received through the stock service."""
+    product = ProductFactory(tracking=Product.Tracking.SERIAL)
+    inventory_services.stock_receive(
+        product_id=product.pk,
+        location_id=LocationFactory().pk,
+        qty=1,
+        serials=["SN-MATRIX"],
+        idempotency_key="matrix-unit",
+    )
+    return product.units.get()
+
+
 @pytest.fixture
-def page_url(db):
+def page_url(db, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path  # the return photo's file
     order = SalesOrderFactory()
     product = ProductFactory()
     exception = {"pk": ExceptionCaseFactory().pk}
+    inbound_event = {"pk": InboundEventFactory().pk}
+    case = ReturnCaseFactory()
+    unit = stock_unit()
     kwargs = {
         "order_detail": {"pk": order.pk},
+        "return_create": {"pk": order.pk},
+        "return_detail": {"pk": case.pk},
+        "return_photo": {
+            "pk": ReturnPhoto.objects.create(
+                case=case,
+                image=SimpleUploadedFile("p.png", b"png"),
+                content_type="image/png",
+                size=3,
+            ).pk
+        },
+        "return_action": {"pk": case.pk, "action": "authorize"},
+        "returns_api_case": {"rma_number": case.rma_number},
+        "policy_detail": {"pk": case.rule_set_id},
+        "policy_action": {"pk": case.rule_set_id, "action": "publish"},
         "product_detail": {"pk": product.pk},
+        "inventory_sku": {"key": product.sku},
+        "inventory_unit": {"serial": unit.serial},
+        "inventory_api_unit": {"serial": unit.serial},
+        "inbound_event_detail": inbound_event,
+        "inbound_event_replay": inbound_event,
+        **{
+            f"webhook_{source}": {"account": "main"}
+            for source in ("shopify", "easypost", "aftership", "shippo", "shiphero")
+        },
         **dict.fromkeys(
             [
                 "exception_detail",
@@ -242,6 +341,8 @@ def test_navigation_marks_the_current_section(client_as, page_url):
         "Exceptions": None,
         "Orders": "page",
         "Catalog": None,
+        "Stock": None,
+        "Integrations": None,
     }
     # A detail page belongs to its list's section, without claiming to be that page.
     assert on_detail["Orders"] == "true"

@@ -1,6 +1,7 @@
 """factory_boy factories for master data; domain apps add theirs beside these."""
 
 from .exceptions import ExceptionCaseFactory, ExceptionNoteFactory
+from .integrations import InboundEventFactory
 from .master_data import (
     BundleComponentFactory,
     CategoryFactory,
@@ -15,6 +16,7 @@ from .master_data import (
     UserFactory,
     WarehouseFactory,
 )
+from .returns import PolicyRuleFactory, PolicyRuleSetFactory, ReturnCaseFactory
 
 __all__ = [
     "BundleComponentFactory",
@@ -24,9 +26,13 @@ __all__ = [
     "CustomerFactory",
     "ExceptionCaseFactory",
     "ExceptionNoteFactory",
+    "InboundEventFactory",
     "LocationFactory",
     "OrderLineFactory",
+    "PolicyRuleFactory",
+    "PolicyRuleSetFactory",
     "ProductFactory",
+    "ReturnCaseFactory",
     "SalesOrderFactory",
     "ShippedItemFactory",
     "UserFactory",

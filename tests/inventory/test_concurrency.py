@@ -87,7 +87,9 @@ def assert_ledger_consistent() -> None:
 
 
 @pytest.fixture
-def world(transactional_db):
+def world(django_db_serialized_rollback, transactional_db):
+    # Threads need committed rows, so the test database is really written; serialized
+    # rollback restores the migrations' data (groups, reason codes) for the tests after.
     return make_world()
 
 

@@ -1,0 +1,255 @@
+"""Benchmark of the customer-service search and review-queue pages (not a test): prints server
+time (p50/p95) and query count per page beside the number of return cases.
+
+Builds its own database (dropped and re-created on every run unless --reuse), migrates it,
+bulk-inserts --cases return cases (default 100,000; the issue's figure is 1,000,000) on
+--cases/2 delivered orders with one serial-tracked line each, then renders each page through
+Django's test client, signed in as a CS agent:
+
+- search by each key (RMA, order no., customer e-mail, tracking no., serial), a random
+  existing value every time;
+- the review queue (pending_review, highest risk first) and the CS home.
+
+    .venv/bin/python bench/returns_bench.py                  # 100k cases
+    .venv/bin/python bench/returns_bench.py --cases 1000000  # the issue's 1M
+
+DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/erp_bench_returns.
+Target (issue 4): p95 <= 150 ms per page, query count independent of the number of cases.
+"""
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/erp_bench_returns"
+TARGET_P95_MS = 150
+REQUESTS = 60
+BATCH = 5000
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=100_000)
+    parser.add_argument("--reuse", action="store_true", help="keep an existing database")
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
+    return parser.parse_args()
+
+
+def recreate_database(url: str) -> None:
+    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    admin = psycopg.conninfo.make_conninfo(url, dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def setup_django(url: str) -> None:
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("SECRET_KEY", "bench-only-insecure-key-never-used-in-production-000000")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "erp.settings.base"
+    # Pages render with the plain static storage: no collectstatic manifest needed.
+    os.environ["STATICFILES_BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def seed(cases: int) -> None:
+    """Orders with one serial-tracked line each and two cases per order, by bulk insert."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from erp.models import (
+        Category,
+        Channel,
+        Customer,
+        OrderLine,
+        Product,
+        ReasonCode,
+        SalesOrder,
+        ShippedItem,
+    )
+    from returns.models import PolicyRuleSet, ReturnCase, ReturnLine
+
+    rng = random.Random(4)
+    now = timezone.now()
+    channel = Channel.objects.create(
+        code="bench", name="Bench store", kind="storefront", region="US", currency="USD"
+    )
+    category = Category.objects.create(code="bench", name="Bench", department="electronics")
+    products = Product.objects.bulk_create(
+        Product(
+            sku=f"B-{n:05d}",
+            name=f"Bench product {n}",
+            category=category,
+            tracking="serial",
+            unit_cost=Decimal("10"),
+            list_price=Decimal("30"),
+        )
+        for n in range(500)
+    )
+    customers_n = max(cases // 10, 1)
+    Customer.objects.bulk_create(
+        (Customer(email=f"c{n}@bench.test", name=f"Customer {n}") for n in range(customers_n)),
+        batch_size=BATCH,
+    )
+    customer_ids = list(Customer.objects.values_list("pk", flat=True))
+    rule_set = PolicyRuleSet.objects.get(state="published")
+    rule = rule_set.rules.order_by("priority").first()
+    reason = ReasonCode.objects.get(code="SIZE_TOO_SMALL")
+    orders_n = max(cases // 2, 1)
+    states = ["closed"] * 60 + ["authorized"] * 15 + ["in_transit"] * 10 + ["cancelled"] * 10
+    states += ["pending_review"] * 5
+    for start in range(0, orders_n, BATCH):
+        stop = min(start + BATCH, orders_n)
+        orders = SalesOrder.objects.bulk_create(
+            SalesOrder(
+                channel=channel,
+                number=str(1_000_000 + n),
+                customer_id=customer_ids[n % len(customer_ids)],
+                currency="USD",
+                placed_at=now - timedelta(days=20),
+                shipped_at=now - timedelta(days=19),
+                delivered_at=now - timedelta(days=17),
+            )
+            for n in range(start, stop)
+        )
+        lines = OrderLine.objects.bulk_create(
+            OrderLine(
+                order=order,
+                line_number=1,
+                product=products[rng.randrange(len(products))],
+                quantity=2,
+                unit_price=Decimal("30"),
+            )
+            for order in orders
+        )
+        ShippedItem.objects.bulk_create(
+            ShippedItem(line=line, serial_number=f"SN{line.order.number}") for line in lines
+        )
+        new_cases = ReturnCase.objects.bulk_create(
+            ReturnCase(
+                rma_number=f"RMA-B{2 * n + k:08d}",
+                channel=channel,
+                order=order,
+                customer_id=order.customer_id,
+                source="api",
+                state=rng.choice(states),
+                resolution="refund",
+                rule_set=rule_set,
+                deciding_rule=rule,
+                decision={"summary": "Authorized automatically", "lines": []},
+                refund_trigger="on_inspection",
+                restocking_fee_percent=Decimal("0"),
+                return_shipping_paid_by="merchant",
+                risk_score=rng.randrange(0, 80),
+                tracking_number=f"1Z{2 * n + k:010d}",
+                requested_at=now - timedelta(minutes=rng.randrange(0, 60 * 24 * 30)),
+            )
+            for n, order in zip(range(start, stop), orders, strict=True)
+            for k in range(2)
+        )
+        ReturnLine.objects.bulk_create(
+            ReturnLine(
+                case=case,
+                order_line=lines[(i // 2)],
+                quantity=1,
+                reason=reason,
+                claimed_condition="unopened",
+                unit_price=Decimal("30"),
+                rule=rule,
+            )
+            for i, case in enumerate(new_cases)
+        )
+        print(f"  seeded {min(stop * 2, cases):,} / {cases:,} cases", end="\r", flush=True)
+    print()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+
+
+def measure(client, url: str, params) -> tuple[list[float], int]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    timings = []
+    counts = set()
+    for value in params:
+        with CaptureQueriesContext(connection) as captured:
+            start = time.perf_counter()
+            response = client.get(url, {"q": value} if value is not None else None, secure=True)
+            timings.append((time.perf_counter() - start) * 1000)
+        assert response.status_code == 200, (url, response.status_code)
+        counts.add(len(captured))
+    return timings, max(counts)
+
+
+def main() -> None:
+    args = parse_args()
+    if not args.reuse:
+        recreate_database(args.database_url)
+    started = time.perf_counter()
+    setup_django(args.database_url)
+
+    from django.contrib.auth.models import Group, User
+    from django.test import Client
+    from django.test.utils import setup_test_environment
+
+    from returns.models import ReturnCase
+
+    if not ReturnCase.objects.exists():
+        seed(args.cases)
+    print(f"database ready in {time.perf_counter() - started:.0f} s")
+    setup_test_environment()
+    agent, _ = User.objects.get_or_create(username="bench-agent")
+    agent.groups.set(Group.objects.filter(name="customer_service"))
+    client = Client()
+    client.force_login(agent)
+
+    total = ReturnCase.objects.count()
+    orders = total // 2
+    customers = max(total // 10, 1)
+    rng = random.Random(7)
+
+    def picks(make):
+        return [make(rng.randrange(orders)) for _ in range(REQUESTS)]
+
+    pages = [
+        ("search: RMA", "/cs/returns/", picks(lambda n: f"rma-b{2 * n:08d}")),
+        ("search: order no.", "/cs/returns/", picks(lambda n: f"#{1_000_000 + n}")),
+        ("search: e-mail", "/cs/returns/", picks(lambda n: f"c{n % customers}@bench.test")),
+        ("search: tracking no.", "/cs/returns/", picks(lambda n: f"1Z{2 * n:010d}")),
+        ("search: serial", "/cs/returns/", picks(lambda n: f"SN{1_000_000 + n}")),
+        ("review queue", "/cs/returns/review/", [None] * REQUESTS),
+        ("CS home", "/cs/", [None] * REQUESTS),
+    ]
+    print(f"\n{total:,} return cases; {REQUESTS} requests a page; p95 target {TARGET_P95_MS} ms\n")
+    print(f"{'page':<22} {'queries':>7} {'p50 ms':>8} {'p95 ms':>8}  verdict")
+    failed = False
+    for name, url, params in pages:
+        measure(client, url, params[:3])  # warm caches and templates
+        timings, queries = measure(client, url, params)
+        p95 = statistics.quantiles(timings, n=20)[18]
+        ok = p95 <= TARGET_P95_MS
+        failed |= not ok
+        print(
+            f"{name:<22} {queries:>7} {statistics.median(timings):>8.1f} {p95:>8.1f}  "
+            f"{'PASS' if ok else 'FAIL'}"
+        )
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""Which functions verify, envelope and parse each webhook source."""
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from . import carriers, shopify, threepl
+from .base import Envelope
+
+Verify = Callable[[bytes, Mapping[str, str], Sequence[str]], bool]
+EnvelopeOf = Callable[[bytes, Mapping[str, str]], Envelope]
+Parse = Callable[[str, bytes], object]
+
+
+@dataclass(frozen=True)
+class SourceAdapter:
+    source: str
+    verify: Verify
+    envelope: EnvelopeOf
+    parse: Parse
+    # Topics whose payload is the whole current state of `subject_ref`: an older one arriving
+    # after a newer one has been applied is superseded instead of applied.
+    snapshot_topics: frozenset[str] = frozenset()
+
+
+ADAPTERS: dict[str, SourceAdapter] = {
+    "shopify": SourceAdapter(
+        "shopify",
+        shopify.verify,
+        shopify.envelope,
+        shopify.parse,
+        frozenset({"orders/updated"}),
+    ),
+    "easypost": SourceAdapter(
+        "easypost",
+        carriers.easypost_verify,
+        carriers.easypost_envelope,
+        carriers.easypost_parse,
+        frozenset({"tracker.updated"}),
+    ),
+    "aftership": SourceAdapter(
+        "aftership",
+        carriers.aftership_verify,
+        carriers.aftership_envelope,
+        carriers.aftership_parse,
+        frozenset({"tracking_update"}),
+    ),
+    "shippo": SourceAdapter(
+        "shippo",
+        carriers.shippo_verify,
+        carriers.shippo_envelope,
+        carriers.shippo_parse,
+        frozenset({"track_updated"}),
+    ),
+    "shiphero": SourceAdapter(
+        "shiphero",
+        threepl.shiphero_verify,
+        threepl.shiphero_envelope,
+        threepl.shiphero_parse,
+    ),
+}
+
+
+def adapter_for(source: str) -> SourceAdapter:
+    return ADAPTERS[source]

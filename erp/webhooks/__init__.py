@@ -1,0 +1,1 @@
+"""Webhook endpoints: verify the signature, store the delivery in the inbox, answer fast."""

@@ -1,0 +1,548 @@
+"""Reads of return cases for screens, APIs and the services' checks. Each owns its joins, so a
+screen's query count does not grow with the number of cases or lines."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.utils import timezone
+
+from erp.models import ExceptionCase, OrderLine, OutboxMessage, ReasonCode, SalesOrder
+from erp.models.exceptions import ExceptionKind, SubjectType
+
+from .models import (
+    DecisionKind,
+    PolicyRule,
+    PolicyRuleSet,
+    RefundTrigger,
+    ReturnCase,
+    ReturnLine,
+    ReturnState,
+)
+from .models.cases import VOID_STATES
+from .policy import NoRuleMatches, line_facts, policy_decide
+from .risk import LineRisk, RiskFacts
+
+MISMATCH_KINDS = (
+    ExceptionKind.SKU_MISMATCH,
+    ExceptionKind.SERIAL_MISMATCH,
+    ExceptionKind.MISSING_COMPONENTS,
+)
+
+
+def published_rule_set() -> PolicyRuleSet | None:
+    return (
+        PolicyRuleSet.objects.filter(state=PolicyRuleSet.State.PUBLISHED)
+        .prefetch_related(Prefetch("rules", queryset=PolicyRule.objects.order_by("id")))
+        .first()
+    )
+
+
+def returned_quantities(*, order_line_ids) -> dict[int, int]:
+    """Units already claimed per order line by cases that still hold them."""
+    rows = (
+        ReturnLine.objects.filter(order_line_id__in=list(order_line_ids))
+        .exclude(case__state__in=VOID_STATES)
+        .values("order_line_id")
+        .annotate(claimed=Sum("quantity"))
+        .order_by()
+    )
+    return {row["order_line_id"]: row["claimed"] for row in rows}
+
+
+def returnable_lines(*, order: SalesOrder) -> list[OrderLine]:
+    """The order's lines, each with `returnable`: shipped minus already claimed (nothing is
+    returnable before the order ships)."""
+    lines = list(
+        order.lines.select_related("product__category").prefetch_related("shipped_items").all()
+    )
+    claimed = returned_quantities(order_line_ids=[line.pk for line in lines])
+    for line in lines:
+        shipped = line.quantity if order.shipped_at else 0
+        line.claimed = claimed.get(line.pk, 0)
+        line.returnable = max(shipped - line.claimed, 0)
+    return lines
+
+
+def risk_facts(
+    *,
+    order: SalesOrder,
+    lines: list[LineRisk],
+    days_since_delivery: int,
+    return_window_days: int,
+) -> RiskFacts:
+    """The customer's and the order's history a risk screening weighs, in three queries."""
+    customer = order.customer
+    history = ReturnCase.objects.filter(customer=customer).exclude(state__in=VOID_STATES)
+    mismatches = ExceptionCase.objects.filter(
+        subject_type=SubjectType.RETURN_CASE,
+        kind__in=MISMATCH_KINDS,
+        subject_id__in=[str(pk) for pk in history.values_list("pk", flat=True)],
+    ).count()
+    counts = history.aggregate(prior=Count("pk"), on_order=Count("pk", filter=Q(order_id=order.pk)))
+    return RiskFacts(
+        customer_segment=customer.segment,
+        customer_delivered_orders=SalesOrder.objects.filter(
+            customer=customer, delivered_at__isnull=False
+        ).count(),
+        customer_prior_returns=counts["prior"],
+        customer_prior_mismatches=mismatches,
+        other_open_claims_on_order=counts["on_order"],
+        days_since_delivery=days_since_delivery,
+        return_window_days=return_window_days,
+        lines=tuple(lines),
+    )
+
+
+def _case_rows() -> QuerySet[ReturnCase]:
+    # A correlated subquery, not a JOIN + GROUP BY: the queue's index then yields the first
+    # rows in order and PostgreSQL stops at the page's limit.
+    units = (
+        ReturnLine.objects.filter(case=OuterRef("pk"))
+        .order_by()
+        .values("case")
+        .annotate(total=Sum("quantity"))
+        .values("total")
+    )
+    return ReturnCase.objects.select_related("channel", "order", "customer").annotate(
+        units=Subquery(units)
+    )
+
+
+def _with_line_count(orders: QuerySet[SalesOrder]) -> QuerySet[SalesOrder]:
+    lines = (
+        OrderLine.objects.filter(order=OuterRef("pk"))
+        .order_by()
+        .values("order")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return orders.select_related("channel", "customer").annotate(line_count=Subquery(lines))
+
+
+def orders_recently_delivered(*, limit: int = 15) -> QuerySet[SalesOrder]:
+    """The latest delivered orders, newest placed first: an index walk that stops at `limit`
+    (a COUNT joined over every order would not)."""
+    return _with_line_count(
+        SalesOrder.objects.filter(delivered_at__isnull=False).order_by("-placed_at")
+    )[:limit]
+
+
+def order_search(*, query: str, limit: int = 50) -> QuerySet[SalesOrder]:
+    """Orders to start a return from, matching `query` exactly on order no., customer e-mail
+    or a shipped serial; newest first. Two queries, each key an indexed lookup (the orders
+    screen's name search scans every order, too slow for the agent's search box)."""
+    query = query.strip()
+    if not query:
+        return SalesOrder.objects.none()
+    orders = SalesOrder.objects.order_by()
+    first, *rest = [
+        orders.filter(number=query.lstrip("#")).values_list("pk"),
+        orders.filter(customer__email__in={query, query.lower()}).values_list("pk"),
+        OrderLine.objects.filter(shipped_items__serial_number=query)
+        .order_by()
+        .values_list("order_id"),
+    ]
+    ids = [pk for (pk,) in first.union(*rest)]
+    return _with_line_count(SalesOrder.objects.filter(pk__in=ids)).order_by("-placed_at", "-pk")[
+        :limit
+    ]
+
+
+def return_case_search(*, query: str, limit: int = 200) -> QuerySet[ReturnCase]:
+    """Cases matching `query` exactly on RMA no., order no., customer e-mail, tracking no. or a
+    serial shipped on one of the case's order lines; newest first; at most `limit`.
+
+    Two queries: the ids, as a UNION of one indexed lookup per key (an OR across the joins
+    would make PostgreSQL scan every case), then the rows.
+    """
+    query = query.strip()
+    if not query:
+        return ReturnCase.objects.none()
+    cases = ReturnCase.objects.order_by()
+    per_key = [
+        cases.filter(rma_number=query.upper()),
+        cases.filter(order__number=query.lstrip("#")),
+        # E-mails are stored as given, almost always lower-case: two index probes, not UPPER().
+        cases.filter(customer__email__in={query, query.lower()}),
+        cases.filter(tracking_number=query),
+        ReturnLine.objects.filter(order_line__shipped_items__serial_number=query)
+        .order_by()
+        .values_list("case_id"),
+    ]
+    first, *rest = [q if q.model is ReturnLine else q.values_list("pk") for q in per_key]
+    ids = [pk for (pk,) in first.union(*rest)]
+    return _case_rows().filter(pk__in=ids).order_by("-requested_at", "-pk")[:limit]
+
+
+def return_review_queue() -> QuerySet[ReturnCase]:
+    """Cases waiting for a person, highest risk first, then the longest waiting."""
+    return (
+        _case_rows()
+        .filter(state=ReturnState.PENDING_REVIEW)
+        .order_by("-risk_score", "requested_at", "pk")
+    )
+
+
+def return_case_get(*, pk: int) -> ReturnCase:
+    lines = ReturnLine.objects.select_related(
+        "order_line__product__category", "reason", "rule"
+    ).prefetch_related("order_line__shipped_items")
+    return (
+        ReturnCase.objects.select_related(
+            "channel", "order", "customer", "rule_set", "deciding_rule", "expected_warehouse"
+        )
+        .prefetch_related(Prefetch("lines", queryset=lines), "messages", "photos")
+        .get(pk=pk)
+    )
+
+
+def return_case_exceptions(*, case: ReturnCase) -> list[ExceptionCase]:
+    return list(
+        ExceptionCase.objects.filter(
+            subject_type=SubjectType.RETURN_CASE, subject_id=str(case.pk)
+        ).order_by("opened_at")
+    )
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    kind: str
+    title: str
+    who: str = "System"
+    body: str = ""
+    items: tuple[str, ...] = field(default_factory=tuple)
+
+
+TIMELINE_FIELDS = ("state", "carrier", "tracking_number", "outcome_reason", "ship_by")
+
+
+def return_case_timeline(
+    *, case: ReturnCase, exceptions: list[ExceptionCase]
+) -> list[TimelineEntry]:
+    """Everything that happened to the case, oldest first: the history with its reasons and
+    changes, the policy decision, the risk screening, messages queued and exceptions. One
+    query (the history) beyond what `return_case_get` loaded."""
+    entries = []
+    records = list(case.history.select_related("history_user").order_by("history_date", "pk"))
+    previous = None
+    for record in records:
+        who = record.history_user.get_username() if record.history_user else "System"
+        if previous is None:
+            changes = ()
+        else:
+            changes = tuple(
+                f"{ReturnCase._meta.get_field(name).verbose_name.capitalize()}: "
+                f"{_shown(previous, name)} → {_shown(record, name)}"
+                for name in TIMELINE_FIELDS
+                if getattr(previous, name) != getattr(record, name)
+            )
+        entries.append(
+            TimelineEntry(
+                at=record.history_date,
+                kind="history",
+                title=record.history_change_reason or "Changed",
+                who=who,
+                items=changes,
+            )
+        )
+        previous = record
+    # The decision and the screening were taken as the request was recorded: show them with it.
+    decided_at = records[0].history_date if records else case.requested_at
+    decision = case.decision
+    entries.append(
+        TimelineEntry(
+            at=decided_at,
+            kind="policy",
+            title=(
+                f"Policy v{case.rule_set.version}: “{case.deciding_rule.name}” → "
+                f"{decision.get('summary', '')}"
+            ),
+            items=tuple(
+                f"Line {line['line_number']}: {line['rule_name']} — {line['reason']}"
+                for line in decision.get("lines", [])
+            ),
+        )
+    )
+    entries.append(
+        TimelineEntry(
+            at=decided_at,
+            kind="risk",
+            title=f"Risk screening: {case.get_risk_level_display().lower()} ({case.risk_score})",
+            items=tuple(f"+{s['points']} {s['detail']}" for s in case.risk_signals)
+            or ("No risk signal.",),
+        )
+    )
+    queued = list(case.messages.all())
+    outbox = {
+        row["pk"]: row
+        for row in OutboxMessage.objects.filter(
+            pk__in=[m.outbox_message_id for m in queued]
+        ).values("pk", "dispatched_at", "dead_lettered_at", "last_error")
+    }
+    for message in queued:
+        label = message.get_template_display()
+        entries.append(
+            TimelineEntry(
+                at=message.queued_at, kind="message", title=f"Customer message queued: {label}"
+            )
+        )
+        sent = outbox.get(message.outbox_message_id, {})
+        if sent.get("dispatched_at"):
+            entries.append(
+                TimelineEntry(
+                    at=sent["dispatched_at"], kind="message", title=f"Customer e-mail sent: {label}"
+                )
+            )
+        elif sent.get("dead_lettered_at"):
+            entries.append(
+                TimelineEntry(
+                    at=sent["dead_lettered_at"],
+                    kind="message",
+                    title=f"Customer e-mail failed: {label}",
+                    body=sent["last_error"],
+                )
+            )
+    for exception in exceptions:
+        entries.append(
+            TimelineEntry(
+                at=exception.opened_at,
+                kind="exception",
+                title=f"Exception {exception.get_kind_display().lower()}: {exception.summary}",
+                body=f"{exception.get_state_display()}"
+                + (f" — {exception.resolution_reason}" if exception.resolution_reason else ""),
+            )
+        )
+    order = {"history": 0, "policy": 1, "risk": 2, "exception": 3, "message": 4}
+    # Stable: the history rows keep their order among themselves.
+    return sorted(entries, key=lambda entry: (entry.at, order[entry.kind]))
+
+
+def _day(moment: datetime) -> str:
+    local = timezone.localtime(moment)
+    return f"{local.day} {local:%b %Y}"
+
+
+def _shown(record, name: str) -> str:
+    value = getattr(record, name)
+    if name == "state":
+        return ReturnState(value).label
+    if name == "ship_by" and value:
+        return _day(value)
+    return value or "—"
+
+
+# The stage from which each refund trigger makes the refund due.
+REFUND_DUE_FROM = {
+    "on_authorization": ReturnState.AUTHORIZED,
+    "on_receipt": ReturnState.RECEIVED,
+    "on_inspection": ReturnState.INSPECTED,
+}
+# States in the order a case goes through them, to tell "already" from "not yet".
+PROGRESS = [
+    ReturnState.REQUESTED,
+    ReturnState.PENDING_REVIEW,
+    ReturnState.AUTHORIZED,
+    ReturnState.IN_TRANSIT,
+    ReturnState.DELIVERED,
+    ReturnState.RECEIVED,
+    ReturnState.INSPECTED,
+    ReturnState.CLOSED,
+]
+WHEN_DUE = {
+    "on_authorization": "as soon as the return is authorized",
+    "on_receipt": "when the warehouse receives the parcel",
+    "on_inspection": "once the warehouse has inspected the items",
+}
+
+
+@dataclass(frozen=True)
+class NextStep:
+    what_happens_next: str
+    refund: str
+
+
+def return_case_next_step(*, case: ReturnCase, open_exceptions: int = 0) -> NextStep:
+    """A plain answer to "what happens next?" and "where is my refund?" for the agent."""
+    state = case.state
+    if state in VOID_STATES:
+        return NextStep(
+            f"Nothing: the return was {case.get_state_display().lower()}. "
+            f"{case.outcome_reason}".strip(),
+            "No refund: nothing is coming back.",
+        )
+    shipping = (
+        "(return shipping is on us)"
+        if case.return_shipping_paid_by == "merchant"
+        else "at their own cost (the policy does not cover return shipping)"
+    )
+    steps = {
+        ReturnState.REQUESTED: "The policy is deciding the request.",
+        ReturnState.PENDING_REVIEW: (
+            "A fraud review must be resolved by an operations manager, then the case is "
+            "authorized or rejected."
+            if open_exceptions
+            else "A colleague reviews the request and authorizes or rejects it; the customer "
+            "is e-mailed either way."
+        ),
+        ReturnState.AUTHORIZED: (
+            f"The customer ships the parcel {shipping}"
+            + (f" by {_day(case.ship_by)}; after that the return expires." if case.ship_by else ".")
+        ),
+        ReturnState.IN_TRANSIT: f"The parcel is on its way with {case.carrier} "
+        f"(tracking {case.tracking_number}).",
+        ReturnState.DELIVERED: "The carrier delivered it; the warehouse books it in next.",
+        ReturnState.RECEIVED: "The warehouse inspects the items next.",
+        ReturnState.INSPECTED: "The case is closed once any open exception is resolved.",
+        ReturnState.CLOSED: "Nothing: the return is complete.",
+    }
+    due_from = REFUND_DUE_FROM[case.refund_trigger]
+    fee = (
+        f" less a {case.restocking_fee_percent.normalize()} % restocking fee"
+        if case.restocking_fee_percent
+        else ""
+    )
+    if case.resolution != "refund":
+        refund = (
+            f"No refund: the customer chose {case.get_resolution_display().lower()}, "
+            f"which is issued {WHEN_DUE[case.refund_trigger]}."
+        )
+    elif PROGRESS.index(state) >= PROGRESS.index(due_from):
+        refund = (
+            f"Due now{fee}: the refund is released {WHEN_DUE[case.refund_trigger]}, "
+            "and this return has reached that point. Finance issues it to the original payment."
+        )
+    else:
+        refund = f"Not yet due: the refund{fee} is released {WHEN_DUE[case.refund_trigger]}."
+    return NextStep(steps[state], refund)
+
+
+def return_case_api_list() -> QuerySet[ReturnCase]:
+    """Cases with what the API shows of them, in three queries per page."""
+    return ReturnCase.objects.select_related(
+        "channel", "order", "customer", "rule_set", "deciding_rule"
+    ).prefetch_related(
+        Prefetch(
+            "lines",
+            queryset=ReturnLine.objects.select_related("order_line__product", "reason"),
+        )
+    )
+
+
+# ---- Policy rule sets and their simulation ---------------------------------------------------
+
+
+def policy_rule_set_list() -> QuerySet[PolicyRuleSet]:
+    return PolicyRuleSet.objects.annotate(rule_count=Count("rules")).order_by("-version")
+
+
+def policy_rule_set_get(*, pk: int) -> PolicyRuleSet:
+    rules = PolicyRule.objects.select_related("channel", "category", "reason_code").order_by(
+        "-priority", "id"
+    )
+    return PolicyRuleSet.objects.prefetch_related(Prefetch("rules", queryset=rules)).get(pk=pk)
+
+
+# What a person compares between two decisions of the same line.
+OUTCOME_FIELDS = (
+    "decision",
+    "return_window_days",
+    "refund_trigger",
+    "restocking_fee_percent",
+    "return_shipping_paid_by",
+)
+
+
+@dataclass(frozen=True)
+class SimulatedLine:
+    case: ReturnCase
+    line: ReturnLine
+    before: str
+    after: str
+
+
+@dataclass(frozen=True)
+class Simulation:
+    cases: int
+    changed_cases: int
+    changed: tuple[SimulatedLine, ...]
+    uncovered: int
+
+
+def _outcome(rule_or_decision) -> str:
+    label = DecisionKind(rule_or_decision.decision).label
+    return (
+        f"{label}, {rule_or_decision.return_window_days} days, "
+        f"refund {RefundTrigger(rule_or_decision.refund_trigger).label.lower()}, "
+        f"fee {rule_or_decision.restocking_fee_percent.normalize()} %, "
+        f"shipping by {rule_or_decision.return_shipping_paid_by}"
+    )
+
+
+def policy_rule_set_simulate(*, rule_set: PolicyRuleSet, last: int = 200) -> Simulation:
+    """Re-decide the lines of the last `last` cases under `rule_set` as of when each was
+    requested, and list the lines whose outcome would differ. Three queries; writes nothing.
+
+    The customer's segment is today's: segments are not kept per date.
+    """
+    rules = list(rule_set.rules.all())
+    lines = ReturnLine.objects.select_related("order_line__product__category", "reason", "rule")
+    cases = list(
+        ReturnCase.objects.select_related("order__channel", "order__customer")
+        .prefetch_related(Prefetch("lines", queryset=lines))
+        .order_by("-requested_at", "-pk")[:last]
+    )
+    changed = []
+    changed_cases = set()
+    uncovered = 0
+    for case in cases:
+        for line in case.lines.all():
+            facts = line_facts(
+                order=case.order,
+                line=line.order_line,
+                reason_code_id=line.reason_id,
+                now=case.requested_at,
+            )
+            try:
+                decision = policy_decide(rules=rules, facts=facts)
+            except NoRuleMatches:
+                uncovered += 1
+                changed_cases.add(case.pk)
+                continue
+            if not decision.eligible:
+                after = f"Not eligible: {decision.reason}"
+            else:
+                after = _outcome(decision)
+            before = _outcome(line.rule)
+            if before != after:
+                changed.append(SimulatedLine(case, line, before, f"{after} ({decision.rule_name})"))
+                changed_cases.add(case.pk)
+    return Simulation(
+        cases=len(cases),
+        changed_cases=len(changed_cases),
+        changed=tuple(changed),
+        uncovered=uncovered,
+    )
+
+
+def policy_rule_set_try(
+    *, rule_set: PolicyRuleSet, order_number: str, line_number: int, reason_code: str
+):
+    """Decide one order line under `rule_set` as if it were returned now, for the simulate
+    screen. Returns (decision, None) or (None, what went wrong)."""
+    line = (
+        OrderLine.objects.select_related("order__channel", "order__customer", "product__category")
+        .filter(order__number=order_number.strip().lstrip("#"), line_number=line_number)
+        .first()
+    )
+    if line is None:
+        return None, f"Order {order_number} has no line {line_number}."
+    reason = ReasonCode.objects.filter(code=reason_code).first()
+    if reason is None:
+        return None, f"Unknown reason code “{reason_code}”."
+    facts = line_facts(order=line.order, line=line, reason_code_id=reason.pk, now=timezone.now())
+    try:
+        return policy_decide(rules=list(rule_set.rules.all()), facts=facts), None
+    except NoRuleMatches:
+        return None, "No rule of this set covers that line."

@@ -1,0 +1,692 @@
+"""The returns workflow's write path: publish a policy, open a return case from an order and
+move it through its life. Every state change of a case goes through one of these."""
+
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django_fsm import TransitionNotAllowed, can_proceed, has_transition_perm
+from simple_history.utils import bulk_create_with_history
+
+from erp.models import ExceptionCase, OrderLine, ReasonCode, SalesOrder
+from erp.models.exceptions import ACTIVE_STATES, ExceptionKind, SubjectType
+from erp.selectors import open_exceptions_exist
+from erp.services import exception_open, outbox_enqueue
+from inventory import services as inventory
+from inventory.models import CauseType, InventoryUnit, MovementKind, StockBalance, StockMovement
+from inventory.models import StockState as Stock
+
+from . import selectors
+from .models import (
+    DecisionKind,
+    PolicyRuleSet,
+    RefundTrigger,
+    Resolution,
+    ReturnCase,
+    ReturnCaseMessage,
+    ReturnLine,
+    ReturnPhoto,
+    Source,
+)
+from .policy import Decision, NoRuleMatches, days_between, line_facts, policy_decide
+from .risk import LineRisk, RiskAssessment, risk_assess
+
+CREATE_PERMISSION = "returns.add_returncase"
+PUBLISH_PERMISSION = "returns.publish_return_policy"
+MESSAGE_TOPIC = "customer.message"  # sent by returns.messages
+# An authorized customer always gets at least this long to ship, even when authorization
+# came on the last day of the window (a review can take days).
+MIN_DAYS_TO_SHIP = 7
+# Expiry runs in batches so a backlog drains without long-held locks.
+EXPIRY_BATCH = 500
+
+# How restrictive a decision is: a case follows its most restrictive line.
+DECISION_RANK = {
+    DecisionKind.AUTO_AUTHORIZE: 0,
+    DecisionKind.MANUAL_REVIEW: 1,
+    DecisionKind.DENY: 2,
+}
+TRIGGER_RANK = {
+    RefundTrigger.ON_AUTHORIZATION: 0,
+    RefundTrigger.ON_RECEIPT: 1,
+    RefundTrigger.ON_INSPECTION: 2,
+}
+Template = ReturnCaseMessage.Template
+PAST_TENSE = {
+    "authorize": "authorized",
+    "reject": "rejected",
+    "cancel": "cancelled",
+    "ship": "shipped",
+    "deliver": "delivered",
+    "receive": "received",
+    "inspect": "inspected",
+    "close": "closed",
+    "expire": "expired",
+}
+
+
+# ---- Policy ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def policy_rule_set_publish(*, rule_set_id: int, actor: AbstractBaseUser) -> PolicyRuleSet:
+    """Publish a draft rule set.
+
+    Effects: locks the rule sets; refuses without `publish_return_policy`, on a set that is not
+    a draft or has no rules; retires the published set and publishes this one. Cases already
+    decided keep their rule and decision: they point at rows that are never edited.
+    """
+    if not actor.has_perm(PUBLISH_PERMISSION):
+        raise PermissionDenied("You may not publish return policies.")
+    sets = {s.pk: s for s in PolicyRuleSet.objects.select_for_update().order_by("pk")}
+    rule_set = sets.get(rule_set_id)
+    if rule_set is None:
+        raise PolicyRuleSet.DoesNotExist(rule_set_id)
+    if rule_set.state != PolicyRuleSet.State.DRAFT:
+        raise ValidationError(f"Version {rule_set.version} is not a draft; copy it to change it.")
+    if not rule_set.rules.exists():
+        raise ValidationError("A rule set without rules would decide nothing.")
+    for other in sets.values():
+        if other.state == PolicyRuleSet.State.PUBLISHED:
+            other.state = PolicyRuleSet.State.RETIRED
+            other._change_reason = f"Retired by version {rule_set.version}"
+            other.save()
+    rule_set.state = PolicyRuleSet.State.PUBLISHED
+    rule_set.published_at = timezone.now()
+    rule_set.published_by = actor
+    rule_set._change_reason = "Published"
+    rule_set._history_user = actor
+    rule_set.save()
+    return rule_set
+
+
+@transaction.atomic
+def policy_rule_set_copy(
+    *, rule_set_id: int, actor: AbstractBaseUser, name: str = ""
+) -> PolicyRuleSet:
+    """Start a new draft version from an existing rule set.
+
+    Effects: refuses without `publish_return_policy`; creates a draft with the next version
+    number and a copy of every rule; the source is untouched.
+    """
+    if not actor.has_perm(PUBLISH_PERMISSION):
+        raise PermissionDenied("You may not draft return policies.")
+    source = PolicyRuleSet.objects.get(pk=rule_set_id)
+    last = PolicyRuleSet.objects.select_for_update().order_by("-version").first()
+    draft = PolicyRuleSet.objects.create(
+        version=last.version + 1, name=name or source.name, notes=f"Copied from v{source.version}"
+    )
+    for rule in source.rules.order_by("pk"):
+        rule.pk = None
+        rule.rule_set = draft
+        rule.save()
+    return draft
+
+
+# ---- Opening a case -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LineRequest:
+    """One line of a return request: which order line, how many, why, in what state."""
+
+    order_line_id: int
+    quantity: int
+    reason_code: str
+    claimed_condition: str
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What the policy and the risk screening say about a request, before anything is saved."""
+
+    order: SalesOrder
+    lines: tuple[tuple[OrderLine, LineRequest, ReasonCode, Decision], ...]
+    deciding: Decision
+    risk: RiskAssessment
+    now: datetime
+
+    @property
+    def eligible(self) -> bool:
+        return all(decision.eligible for *_, decision in self.lines)
+
+    @property
+    def held(self) -> bool:
+        return self.deciding.decision == DecisionKind.MANUAL_REVIEW or self.risk.is_high
+
+    @property
+    def resolutions(self) -> set[str]:
+        offered = [set(decision.resolutions) for *_, decision in self.lines]
+        return set.intersection(*offered)
+
+    @property
+    def summary(self) -> str:
+        if not self.eligible:
+            return "Not eligible"
+        if self.risk.is_high:
+            return "Held for fraud review"
+        if self.held:
+            return "Held for manual review"
+        return "Authorized automatically"
+
+    def as_json(self) -> dict:
+        return {
+            "summary": self.summary,
+            "deciding_rule_id": self.deciding.rule_id,
+            "lines": [
+                {"line_number": line.line_number, **decision.as_json()}
+                for line, _, _, decision in self.lines
+            ],
+        }
+
+
+def return_request_evaluate(
+    *, order: SalesOrder, requests: Sequence[LineRequest], now: datetime | None = None
+) -> Evaluation:
+    """Check a request and decide it under the published policy, writing nothing.
+
+    Refuses (ValidationError naming the field) an empty request, a line of another order, the
+    same line twice, a quantity over what is still returnable, an unknown reason code, a
+    missing published policy or a line no rule covers. Ineligible lines are not refused here:
+    the evaluation says so, and `return_case_create` refuses them.
+    """
+    now = now or timezone.now()
+    if not requests:
+        raise ValidationError({"lines": "Pick at least one line to return."})
+    rule_set = selectors.published_rule_set()
+    if rule_set is None:
+        raise ValidationError(
+            "No return policy is published; an operations manager must publish one."
+        )
+    rules = list(rule_set.rules.all())
+    lines = {line.pk: line for line in selectors.returnable_lines(order=order)}
+    reasons = {
+        r.code: r
+        for r in ReasonCode.objects.filter(
+            code__in=[req.reason_code for req in requests], is_active=True
+        )
+    }
+    seen = set()
+    decided = []
+    for req in requests:
+        line = lines.get(req.order_line_id)
+        if line is None:
+            raise ValidationError({"lines": f"Line {req.order_line_id} is not on order {order}."})
+        if line.pk in seen:
+            raise ValidationError({"lines": f"Line {line.line_number} is listed twice."})
+        seen.add(line.pk)
+        if req.quantity < 1 or req.quantity > line.returnable:
+            raise ValidationError(
+                {
+                    "quantity": f"Line {line.line_number}: {req.quantity} requested, but only "
+                    f"{line.returnable} of {line.quantity} can still be returned."
+                }
+            )
+        reason = reasons.get(req.reason_code)
+        if reason is None:
+            raise ValidationError(
+                {"reason": f"Unknown or inactive reason code “{req.reason_code}”."}
+            )
+        facts = line_facts(order=order, line=line, reason_code_id=reason.pk, now=now)
+        try:
+            decision = policy_decide(rules=rules, facts=facts)
+        except NoRuleMatches as error:
+            raise ValidationError(
+                f"Line {line.line_number}: the published policy (v{rule_set.version}) has no "
+                "rule for it; ask an operations manager."
+            ) from error
+        decided.append((line, req, reason, decision))
+    deciding = max(
+        (decision for *_, decision in decided),
+        key=lambda d: (DECISION_RANK[d.decision], TRIGGER_RANK[d.refund_trigger]),
+    )
+    risk = risk_assess(
+        facts=selectors.risk_facts(
+            order=order,
+            lines=[
+                LineRisk(
+                    sku=line.product.sku,
+                    unit_value=line.unit_price,
+                    is_high_value=line.product.is_high_value,
+                    serial_tracked=line.product.tracking == line.product.Tracking.SERIAL,
+                    reason_group=reason.group,
+                    claimed_condition=req.claimed_condition,
+                )
+                for line, req, reason, _ in decided
+            ],
+            days_since_delivery=days_between(now, order.delivered_at),
+            return_window_days=deciding.return_window_days,
+        )
+    )
+    return Evaluation(order=order, lines=tuple(decided), deciding=deciding, risk=risk, now=now)
+
+
+def _check_photos(photos: Sequence[UploadedFile]) -> None:
+    for photo in photos:
+        if not (photo.content_type or "").startswith("image/"):
+            raise ValidationError({"photos": f"{photo.name} is not an image."})
+        if photo.size > settings.MAX_UPLOAD_BYTES:
+            limit = settings.MAX_UPLOAD_BYTES // (1024 * 1024)
+            raise ValidationError({"photos": f"{photo.name} is larger than {limit} MB."})
+
+
+def _new_rma_number() -> str:
+    # Unguessable, so a customer cannot walk other customers' RMAs; 32^8 values.
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    return "RMA-" + "".join(secrets.choice(alphabet) for _ in range(8))
+
+
+def _ship_by(case: ReturnCase, now: datetime) -> datetime:
+    window_days = min(line["return_window_days"] for line in case.decision["lines"])
+    window_end = (case.order.delivered_at or now) + timedelta(days=window_days)
+    return max(window_end, now + timedelta(days=MIN_DAYS_TO_SHIP))
+
+
+@transaction.atomic
+def return_case_create(
+    *,
+    order_id: int,
+    requests: Sequence[LineRequest],
+    resolution: str,
+    actor: AbstractBaseUser,
+    source: str = Source.CUSTOMER_SERVICE,
+    note: str = "",
+    photos: Sequence[UploadedFile] = (),
+) -> ReturnCase:
+    """Open a return case for lines of an order and apply the policy's decision to it.
+
+    Effects: refuses without `add_returncase`; locks the order's lines (so two requests cannot
+    both claim the last unit); refuses what `return_request_evaluate` refuses, an ineligible
+    line (with the policy's reason) and a resolution the policy does not offer — writing
+    nothing. Otherwise creates the case and its lines with the rule set, the deciding rule,
+    the decision and the risk screening frozen on them, then: authorizes it (the policy
+    decided; no permission needed) and queues the "authorized" message, or holds it for review
+    and queues the "under review" message — opening a fraud_review exception when the risk is
+    high. Messages are outbox rows in this transaction; nothing is sent before commit.
+    `photos` (images of at most MAX_UPLOAD_BYTES each) are stored as the case's evidence.
+    """
+    if not actor.has_perm(CREATE_PERMISSION):
+        raise PermissionDenied("You may not open return cases.")
+    _check_photos(photos)
+    order = SalesOrder.objects.select_related("channel", "customer").get(pk=order_id)
+    list(OrderLine.objects.select_for_update().filter(order=order).order_by("pk"))
+    evaluation = return_request_evaluate(order=order, requests=requests)
+    if not evaluation.eligible:
+        raise ValidationError(
+            {
+                "lines": [
+                    f"Line {line.line_number}: {decision.reason}"
+                    for line, *_, decision in evaluation.lines
+                    if not decision.eligible
+                ]
+            }
+        )
+    if resolution not in evaluation.resolutions:
+        raise ValidationError(
+            {"resolution": "The policy does not offer that resolution for these lines."}
+        )
+    deciding = evaluation.deciding
+    case = ReturnCase(
+        channel=order.channel,
+        order=order,
+        customer=order.customer,
+        source=source,
+        resolution=resolution,
+        rule_set_id=deciding.rule_set_id,
+        deciding_rule_id=deciding.rule_id,
+        decision=evaluation.as_json(),
+        refund_trigger=deciding.refund_trigger,
+        restocking_fee_percent=deciding.restocking_fee_percent,
+        return_shipping_paid_by=deciding.return_shipping_paid_by,
+        risk_score=evaluation.risk.score,
+        risk_level=evaluation.risk.level,
+        risk_signals=evaluation.risk.signals_json(),
+        expected_warehouse_id=order.ship_from_id,
+        agent_note=note,
+        created_by=actor,
+        requested_at=evaluation.now,
+    )
+    for _attempt in range(5):
+        case.rma_number = _new_rma_number()
+        try:
+            with transaction.atomic():
+                _save(case, actor=actor, why=f"Requested via {Source(source).label.lower()}")
+            break
+        except IntegrityError:
+            continue
+    else:
+        raise RuntimeError("Could not draw a free RMA number.")
+    bulk_create_with_history(
+        [
+            ReturnLine(
+                case=case,
+                order_line=line,
+                quantity=req.quantity,
+                reason=reason,
+                claimed_condition=req.claimed_condition,
+                customer_comment=req.comment,
+                unit_price=line.unit_price,
+                rule_id=decision.rule_id,
+            )
+            for line, req, reason, decision in evaluation.lines
+        ],
+        ReturnLine,
+        default_user=actor,
+        default_change_reason="Requested",
+    )
+    for photo in photos:
+        # The file is written now; should the transaction roll back, it is an orphan file on
+        # disk, never a row pointing at nothing.
+        ReturnPhoto.objects.create(
+            case=case,
+            image=photo,
+            content_type=photo.content_type,
+            size=photo.size,
+            uploaded_by=actor,
+        )
+    if evaluation.held:
+        case.hold_for_review()
+        why = "Held for fraud review" if evaluation.risk.is_high else "Held for manual review"
+        _save(case, actor=None, why=f"{why} (policy: {deciding.rule_name})")
+        if evaluation.risk.is_high:
+            exception_open(
+                kind=ExceptionKind.FRAUD_REVIEW,
+                subject_type=SubjectType.RETURN_CASE,
+                subject_id=case.pk,
+                subject_label=case.rma_number,
+                summary=f"Risk score {case.risk_score} on {case.rma_number}",
+                details="\n".join(s["detail"] for s in case.risk_signals),
+                evidence={"risk_score": case.risk_score, "signals": case.risk_signals},
+                sales_order=order,
+            )
+        _message(case, Template.UNDER_REVIEW)
+    else:
+        case.authorize(ship_by=_ship_by(case, evaluation.now))
+        _save(case, actor=None, why=f"Authorized by policy: {deciding.rule_name}")
+        _exchange_reserve(case, actor=actor)
+        _message(case, Template.AUTHORIZED)
+    return case
+
+
+# ---- Exchanges -------------------------------------------------------------------------------
+
+
+def _exchange_reserve(case: ReturnCase, *, actor: AbstractBaseUser | None) -> None:
+    """Hold the replacement units of an exchange as the case is authorized: the same SKU and
+    quantity, from the expected warehouse when it has them, else from the location with most
+    available. None in stock is a ValidationError the agent can act on."""
+    if case.resolution != Resolution.EXCHANGE:
+        return
+    for line in case.lines.select_related("order_line__product"):
+        product = line.order_line.product
+        balances = StockBalance.objects.filter(
+            product=product, state=Stock.AVAILABLE, qty__gte=line.quantity
+        ).order_by("-qty", "pk")
+        balance = None
+        if case.expected_warehouse_id:
+            balance = balances.filter(location__warehouse_id=case.expected_warehouse_id).first()
+        balance = balance or balances.first()
+        if balance is None:
+            raise ValidationError(
+                {"resolution": f"No {product.sku} in stock to exchange: offer a refund or credit."}
+            )
+        serials = []
+        if product.tracking == product.Tracking.SERIAL:
+            serials = list(
+                InventoryUnit.objects.filter(
+                    product=product, location=balance.location_id, state=Stock.AVAILABLE
+                )
+                .order_by("serial")
+                .values_list("serial", flat=True)[: line.quantity]
+            )
+        inventory.stock_reserve(
+            product_id=product.pk,
+            location_id=balance.location_id,
+            qty=line.quantity,
+            lot=balance.lot,
+            serials=serials,
+            idempotency_key=f"return_case:{case.pk}:exchange:{line.pk}",
+            actor=actor,
+            cause_type=CauseType.RETURN_CASE,
+            cause_id=str(case.pk),
+        )
+
+
+def _exchange_release(case: ReturnCase, *, actor: AbstractBaseUser | None) -> None:
+    """Give back what `_exchange_reserve` held for a case that will not be exchanged."""
+    reserved = StockMovement.objects.filter(
+        cause_type=CauseType.RETURN_CASE, cause_id=str(case.pk), kind=MovementKind.RESERVE
+    ).select_related("unit")
+    for movement in reserved.order_by("pk"):
+        inventory.stock_release(
+            product_id=movement.product_id,
+            location_id=movement.to_location_id,
+            qty=movement.qty,
+            lot=movement.lot,
+            serials=[movement.unit.serial] if movement.unit_id else [],
+            idempotency_key=f"return_case:{case.pk}:exchange-release:{movement.pk}",
+            actor=actor,
+            cause_type=CauseType.RETURN_CASE,
+            cause_id=str(case.pk),
+        )
+
+
+# ---- Moving a case along --------------------------------------------------------------------
+
+
+def _save(case: ReturnCase, *, actor: AbstractBaseUser | None, why: str) -> None:
+    case._history_user = actor
+    case._change_reason = why
+    case.save()
+
+
+def _message(case: ReturnCase, template: str) -> None:
+    message = outbox_enqueue(
+        topic=MESSAGE_TOPIC,
+        payload={
+            "template": template,
+            "case_id": case.pk,
+            "rma_number": case.rma_number,
+            "to": case.customer.email,
+        },
+        dedupe_key=f"return_case:{case.pk}:{template}",
+        # The customer reads "authorized" before "received", never the other way round.
+        ordering_key=f"return_case:{case.pk}",
+    )
+    ReturnCaseMessage.objects.create(case=case, template=template, outbox_message_id=message.pk)
+
+
+def _required(text: str, field: str, what: str) -> str:
+    text = text.strip()
+    if not text:
+        raise ValidationError({field: what})
+    return text
+
+
+def _transition(
+    *,
+    case_id: int,
+    name: str,
+    actor: AbstractBaseUser | None,
+    why: str,
+    check: Callable[[ReturnCase], None] | None = None,
+    **kwargs,
+) -> ReturnCase:
+    """Lock the case, refuse what its state or the actor does not allow, apply `name`, save."""
+    case = (
+        ReturnCase.objects.select_related("order", "customer")
+        .select_for_update(of=("self",))
+        .get(pk=case_id)
+    )
+    method = getattr(case, name)
+    if not can_proceed(method):
+        raise TransitionNotAllowed(
+            f"This return is {case.get_state_display().lower()}: it cannot be {PAST_TENSE[name]}.",
+            object=case,
+            method=method,
+        )
+    if actor is not None and not has_transition_perm(method, actor):
+        raise PermissionDenied(f"You may not {name} returns.")
+    if check:
+        check(case)
+    method(**kwargs)
+    _save(case, actor=actor, why=why)
+    return case
+
+
+def _no_open_fraud_review(case: ReturnCase) -> None:
+    if ExceptionCase.objects.filter(
+        kind=ExceptionKind.FRAUD_REVIEW,
+        subject_type=SubjectType.RETURN_CASE,
+        subject_id=str(case.pk),
+        state__in=ACTIVE_STATES,
+    ).exists():
+        raise ValidationError("Resolve the fraud review exception before authorizing.")
+
+
+@transaction.atomic
+def return_case_authorize(*, case_id: int, actor: AbstractBaseUser, note: str = "") -> ReturnCase:
+    """Authorize a requested or held return.
+
+    Effects: locks the case; refuses in another state (TransitionNotAllowed), without
+    `authorize_return` (PermissionDenied) or while a fraud review is open (ValidationError);
+    moves it to authorized with its ship-by date, records why, queues the "authorized"
+    message with the return instructions.
+    """
+    now = timezone.now()
+    case = ReturnCase.objects.select_related("order").get(pk=case_id)
+    case = _transition(
+        case_id=case_id,
+        name="authorize",
+        actor=actor,
+        why=note.strip() or "Authorized",
+        check=_no_open_fraud_review,
+        ship_by=_ship_by(case, now),
+    )
+    _exchange_reserve(case, actor=actor)
+    _message(case, Template.AUTHORIZED)
+    return case
+
+
+@transaction.atomic
+def return_case_reject(*, case_id: int, actor: AbstractBaseUser, reason: str) -> ReturnCase:
+    """Effects: as authorize, with `reject_return`; a reason is required and told to the
+    customer in the "rejected" message."""
+    reason = _required(reason, "reason", "Say why; the customer is told.")
+    case = _transition(
+        case_id=case_id, name="reject", actor=actor, why=f"Rejected: {reason}", reason=reason
+    )
+    _message(case, Template.REJECTED)
+    return case
+
+
+@transaction.atomic
+def return_case_cancel(*, case_id: int, actor: AbstractBaseUser, reason: str) -> ReturnCase:
+    """Effects: cancels a case not yet shipped, with `cancel_return` and a reason; its units
+    can be claimed again; queues the "cancelled" message."""
+    reason = _required(reason, "reason", "Say why it is cancelled.")
+    case = _transition(
+        case_id=case_id, name="cancel", actor=actor, why=f"Cancelled: {reason}", reason=reason
+    )
+    _exchange_release(case, actor=actor)
+    _message(case, Template.CANCELLED)
+    return case
+
+
+@transaction.atomic
+def return_case_ship(
+    *, case_id: int, actor: AbstractBaseUser, carrier: str, tracking_number: str
+) -> ReturnCase:
+    """Effects: records that an authorized return left with `carrier` under
+    `tracking_number` (both required), with `record_return_shipment`."""
+    carrier = _required(carrier, "carrier", "Name the carrier.")
+    tracking_number = _required(tracking_number, "tracking_number", "Give the tracking number.")
+    return _transition(
+        case_id=case_id,
+        name="ship",
+        actor=actor,
+        why=f"Shipped with {carrier}",
+        carrier=carrier,
+        tracking_number=tracking_number,
+    )
+
+
+@transaction.atomic
+def return_case_mark_delivered(*, case_id: int, actor: AbstractBaseUser) -> ReturnCase:
+    """Effects: the carrier delivered the parcel to the warehouse (`record_return_shipment`)."""
+    return _transition(case_id=case_id, name="deliver", actor=actor, why="Delivered by carrier")
+
+
+@transaction.atomic
+def return_case_receive(*, case_id: int, actor: AbstractBaseUser) -> ReturnCase:
+    """Effects: the warehouse received the parcel (`receive_return`); queues the "received"
+    message."""
+    case = _transition(case_id=case_id, name="receive", actor=actor, why="Received")
+    _message(case, Template.RECEIVED)
+    return case
+
+
+@transaction.atomic
+def return_case_inspect(*, case_id: int, actor: AbstractBaseUser, note: str = "") -> ReturnCase:
+    """Effects: the returned units were inspected (`inspect_return`)."""
+    return _transition(
+        case_id=case_id, name="inspect", actor=actor, why=note.strip() or "Inspected"
+    )
+
+
+def _no_open_exceptions(case: ReturnCase) -> None:
+    if open_exceptions_exist(subject_type=SubjectType.RETURN_CASE, subject_id=case.pk):
+        raise ValidationError("Resolve or dismiss the case's open exceptions before closing it.")
+
+
+@transaction.atomic
+def return_case_close(*, case_id: int, actor: AbstractBaseUser, note: str = "") -> ReturnCase:
+    """Effects: closes an inspected case (`close_return`); refuses while any exception on it
+    is open."""
+    return _transition(
+        case_id=case_id,
+        name="close",
+        actor=actor,
+        why=note.strip() or "Closed",
+        check=_no_open_exceptions,
+    )
+
+
+@transaction.atomic
+def return_case_expire(*, case_id: int) -> ReturnCase:
+    """Effects: the system expires an authorized case whose ship-by date has passed; its units
+    can be claimed again; queues the "expired" message."""
+    case = _transition(
+        case_id=case_id, name="expire", actor=None, why="Expired: not shipped in time"
+    )
+    _exchange_release(case, actor=None)
+    _message(case, Template.EXPIRED)
+    return case
+
+
+def return_cases_expire_overdue(*, now: datetime | None = None) -> int:
+    """Expire up to EXPIRY_BATCH overdue authorized cases, each in its own transaction.
+
+    Effects: as `return_case_expire` per case; returns how many expired."""
+    now = now or timezone.now()
+    due = list(
+        ReturnCase.objects.filter(state=ReturnCase.State.AUTHORIZED, ship_by__lt=now)
+        .order_by("ship_by")
+        .values_list("pk", flat=True)[:EXPIRY_BATCH]
+    )
+    expired = 0
+    for pk in due:
+        try:
+            return_case_expire(case_id=pk)
+            expired += 1
+        except TransitionNotAllowed:
+            continue  # shipped or cancelled since the query: nothing to expire
+    return expired
