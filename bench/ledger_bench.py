@@ -15,6 +15,7 @@ DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/erp_bench_ledger.
 """
 
 import argparse
+import atexit
 import io
 import os
 import random
@@ -26,6 +27,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import psycopg
+import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -62,10 +64,18 @@ def recreate_database(url: str) -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
+BENCH_BROKER = "redis://127.0.0.1:6379/15"
+
+
 def setup_django(url: str) -> None:
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("SECRET_KEY", "bench-only-insecure-key-never-used-in-production-000000")
     os.environ["DJANGO_SETTINGS_MODULE"] = "erp.settings.base"
+    # Production-like: every commit that queues an ATS message asks the Redis broker for a
+    # dispatch, and that cost belongs in the figures. A database of its own, emptied at exit.
+    os.environ.setdefault("CELERY_BROKER_URL", BENCH_BROKER)
+    os.environ.setdefault("CELERY_RESULT_BACKEND", BENCH_BROKER)
+    atexit.register(lambda: redis.Redis.from_url(BENCH_BROKER).flushdb())
     import django
 
     django.setup()
