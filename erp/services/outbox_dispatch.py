@@ -212,6 +212,12 @@ def _send_dispatch() -> None:
 def outbox_dispatch_after_commit() -> None:
     """Effects: once the current transaction commits, asks a worker to dispatch the outbox.
 
-    A broker outage is logged, not raised: the beat sweep (every 30 s) dispatches anyway.
+    One request per transaction, however many messages it queued: one dispatch sends them
+    all. A broker outage is logged, not raised: the beat sweep (every 30 s) dispatches anyway.
     """
+    connection = transaction.get_connection()
+    # Django drops the callbacks of a rolled-back (savepoint) block from this list, so a
+    # request lost with a rollback is registered again by the next message.
+    if any(callback is _send_dispatch for _sids, callback, _robust in connection.run_on_commit):
+        return
     transaction.on_commit(_send_dispatch)

@@ -20,6 +20,7 @@ from erp.models import (
     ChannelListing,
     Customer,
     CustomerChannelAccount,
+    ExceptionCase,
     Location,
     OrderLine,
     Product,
@@ -28,8 +29,19 @@ from erp.models import (
     ShippedItem,
     Warehouse,
 )
+from erp.models.exceptions import ACTIVE_STATES, ExceptionKind, SubjectType
 from erp.roles import Role
 from erp.validators import normalize_gtin
+from inventory import services as inventory
+from inventory.models import (
+    ChannelAvailability,
+    InventoryUnit,
+    SafetyStock,
+    StockBalance,
+    StockMovement,
+    StockState,
+)
+from returns.models import ReturnCase, ReturnLine
 
 pytestmark = pytest.mark.django_db
 
@@ -45,6 +57,10 @@ def seed_demo(*args: str) -> str:
 
 def business_digest() -> str:
     """A hash of what the data says, leaving out primary keys and auto timestamps."""
+    return hashlib.sha256(repr(business_content()).encode()).hexdigest()
+
+
+def business_content() -> list[list[str]]:
     tables = [
         Channel.objects.values_list(
             "code", "name", "kind", "platform", "region", "currency", "webhook_secret"
@@ -91,9 +107,67 @@ def business_digest() -> str:
             "lot_expiry",
             "quantity",
         ),
+        StockMovement.objects.values_list(
+            "idempotency_key",
+            "product__sku",
+            "qty",
+            "lot",
+            "unit__serial",
+            "from_location__code",
+            "from_state",
+            "to_location__code",
+            "to_state",
+            "kind",
+            "cause_type",
+            "cause_id",
+            "occurred_at",
+            "reason",
+        ),
+        StockBalance.objects.values_list(
+            "product__sku", "location__warehouse__code", "location__code", "state", "lot", "qty"
+        ),
+        InventoryUnit.objects.values_list(
+            "product__sku", "serial", "lot", "location__code", "state"
+        ),
+        ChannelAvailability.objects.values_list("channel__code", "product__sku", "ats"),
+        SafetyStock.objects.values_list("channel__code", "product__sku", "qty"),
+        # RMA numbers are drawn unguessable on purpose (secrets), so the order number and the
+        # case's history stand for the case.
+        ReturnCase.objects.values_list(
+            "order__number",
+            "state",
+            "resolution",
+            "risk_score",
+            "risk_level",
+            "carrier",
+            "tracking_number",
+            "requested_at",
+            "authorized_at",
+            "ship_by",
+            "shipped_at",
+            "received_at",
+            "closed_at",
+            "cancelled_at",
+            "rejected_at",
+        ),
+        ReturnLine.objects.values_list(
+            "case__order__number",
+            "order_line__line_number",
+            "quantity",
+            "reason__code",
+            "claimed_condition",
+        ),
+        ExceptionCase.objects.values_list(
+            "kind",
+            "subject_type",
+            "product__sku",
+            "sales_order__number",
+            "state",
+            "opened_at",
+            "sla_due_at",
+        ),
     ]
-    content = [sorted(map(repr, table)) for table in tables]
-    return hashlib.sha256(repr(content).encode()).hexdigest()
+    return [sorted(map(repr, table)) for table in tables]
 
 
 def test_default_run_creates_the_promised_master_data():
@@ -299,9 +373,166 @@ def test_scale_multiplies_customers_and_orders_through_the_bulk_path():
         serials=Count("shipped_items")
     )
     assert not serial_lines.exclude(serials=F("quantity")).exists()
-    # The bulk path: a bounded number of statements whatever the row count (COPY streams the
-    # rows on the raw connection), and no history row per seeded order, line or item.
-    assert len(queries) < 150
+    # The bulk path: no INSERT per batch of orders, lines or items (COPY streams the rows on
+    # the raw connection, out of Django's query log), and no history row per seeded order,
+    # line or item. (The stock and returns steps run their services: demo-sized at any scale.)
+    order_tables = ('"erp_salesorder"', '"erp_orderline"', '"erp_shippeditem"')
+    assert not [
+        query["sql"]
+        for query in queries
+        if query["sql"].startswith("INSERT")
+        and query["sql"].split("(")[0].strip().endswith(order_tables)
+    ]
     assert SalesOrder.history.count() == 0
     assert OrderLine.history.count() == 0
     assert ShippedItem.history.count() == 0
+
+
+def test_stock_is_received_through_the_ledger_in_every_warehouse_and_sells_on_every_channel():
+    output = seed_demo()
+
+    # Every active SKU has available stock in both warehouses
+    available = StockBalance.objects.filter(state=StockState.AVAILABLE, qty__gt=0)
+    stocked = set(available.values_list("product_id", "location__warehouse_id").distinct())
+    assert stocked == {
+        (product, warehouse)
+        for product in Product.objects.filter(is_active=True).values_list("pk", flat=True)
+        for warehouse in Warehouse.objects.values_list("pk", flat=True)
+    }
+
+    # and every balance is exactly what the ledger says went in minus what came out
+    ledger: dict[tuple, int] = {}
+    sides = [("to_location_id", "to_state", 1), ("from_location_id", "from_state", -1)]
+    for location, state, sign in sides:
+        rows = (
+            StockMovement.objects.exclude(**{f"{location}__isnull": True})
+            .values_list("product_id", location, state, "lot")
+            .annotate(total=Sum("qty"))
+            .order_by()
+        )
+        for *key, total in rows:
+            ledger[tuple(key)] = ledger.get(tuple(key), 0) + sign * total
+    balances = {
+        (b.product_id, b.location_id, b.state, b.lot): b.qty for b in StockBalance.objects.all()
+    }
+    assert {k: v for k, v in ledger.items() if v} == {k: v for k, v in balances.items() if v}
+
+    # Serialized SKUs are units, one per serial, each where its balance says
+    units = InventoryUnit.objects.exclude(state="outside")
+    assert units.count() == sum(
+        balances[key]
+        for key in balances
+        if key[0] in set(Product.objects.filter(tracking="serial").values_list("pk", flat=True))
+    )
+    assert units.filter(state=StockState.QUARANTINED).exists()
+
+    # Some stock is in other states: on the receiving dock, in quarantine, damaged
+    for state, kind in [
+        (StockState.RECEIVED_PENDING_INSPECTION, Location.Kind.RECEIVING),
+        (StockState.QUARANTINED, Location.Kind.QUARANTINE),
+        (StockState.DAMAGED, Location.Kind.INSPECTION),
+    ]:
+        assert StockBalance.objects.filter(state=state, location__kind=kind, qty__gt=0).exists()
+
+    # Every channel has ATS for most SKUs, less safety stock where some is held back
+    for channel in Channel.objects.all():
+        assert ChannelAvailability.objects.filter(channel=channel, ats__gt=0).count() > 150
+    held = SafetyStock.objects.first()
+    on_hand = available.filter(product=held.product).aggregate(total=Sum("qty"))["total"]
+    ats = ChannelAvailability.objects.get(channel=held.channel, product=held.product).ats
+    assert ats == on_hand - held.qty
+
+    # and the summary says so
+    assert "stock movements" in output
+    assert "serialized units" in output
+
+
+def test_return_cases_span_a_month_in_many_states_with_exceptions():
+    output = seed_demo()
+
+    # ~150 cases requested over the 30 days before the as-of date, by the cs demo user
+    cases = ReturnCase.objects.all()
+    assert 120 <= cases.count() <= 150
+    window = cases.aggregate(first=Min("requested_at"), last=Max("requested_at"))
+    assert window["first"] >= AS_OF_MIDNIGHT - timedelta(days=30)
+    assert window["last"] < AS_OF_MIDNIGHT
+    assert set(cases.values_list("created_by__username", flat=True)) == {"cs"}
+    assert cases.values("channel").distinct().count() == 3
+    states = set(cases.values_list("state", flat=True))
+    assert {
+        ReturnCase.State.PENDING_REVIEW,
+        ReturnCase.State.AUTHORIZED,
+        ReturnCase.State.IN_TRANSIT,
+        ReturnCase.State.DELIVERED,
+        ReturnCase.State.RECEIVED,
+        ReturnCase.State.REJECTED,
+        ReturnCase.State.CANCELLED,
+        ReturnCase.State.CLOSED,
+    } <= states
+    # each through its transitions, in order
+    closed = cases.filter(state=ReturnCase.State.CLOSED).first()
+    assert closed.requested_at <= closed.authorized_at < closed.shipped_at < closed.closed_at
+    assert not cases.filter(customer__segment=Customer.Segment.WHOLESALE).exists()
+    # with reasons the channel reports (a platform's mapped codes where it has them)
+    amazon_reasons = set(
+        ReturnLine.objects.filter(case__channel__platform="amazon").values_list(
+            "reason_id", flat=True
+        )
+    )
+    assert amazon_reasons <= set(
+        ReasonCodeMapping.objects.filter(channel__platform="amazon").values_list(
+            "reason_id", flat=True
+        )
+    )
+
+    # High-risk cases opened fraud reviews themselves; some still wait on them, overdue
+    high = cases.filter(risk_level="high")
+    assert high.exists()
+    reviews = ExceptionCase.objects.filter(kind=ExceptionKind.FRAUD_REVIEW)
+    assert set(reviews.values_list("subject_id", flat=True)) == {
+        str(pk) for pk in high.values_list("pk", flat=True)
+    }
+    assert reviews.filter(state__in=ACTIVE_STATES, sla_due_at__lt=AS_OF_MIDNIGHT).exists()
+    # and other kinds point at real cases, some past their SLA by the as-of date
+    others = ExceptionCase.objects.exclude(kind=ExceptionKind.FRAUD_REVIEW)
+    assert set(others.values_list("kind", flat=True)) >= {
+        ExceptionKind.SKU_MISMATCH,
+        ExceptionKind.DAMAGED_IN_TRANSIT,
+        ExceptionKind.LATE_3PL_DISPOSITION,
+    }
+    assert not others.exclude(subject_type=SubjectType.RETURN_CASE).exists()
+    assert (
+        cases.filter(pk__in=[int(pk) for pk in others.values_list("subject_id", flat=True)]).count()
+        == others.count()
+    )
+    assert others.filter(sla_due_at__lt=AS_OF_MIDNIGHT).exists()
+    assert others.filter(sla_due_at__gte=AS_OF_MIDNIGHT).exists()
+
+    assert "return cases" in output
+    assert "exceptions" in output
+
+
+def test_reset_refuses_on_sqlite_and_over_stock_the_demo_did_not_post(monkeypatch):
+    seed_demo()
+    before = business_digest()
+
+    # The embedded database keeps the ledger append-only with plain triggers the reset will
+    # not drop: it says to start over from an empty var/ instead.
+    with monkeypatch.context() as patched:
+        patched.setattr(connection, "vendor", "sqlite")
+        with pytest.raises(CommandError, match="delete var/"):
+            seed_demo("--reset")
+    assert business_digest() == before
+
+    # On PostgreSQL too, once somebody posted stock of their own: that is not demo data
+    product = Product.objects.filter(tracking="none").order_by("sku").first()
+    location = Location.objects.filter(kind=Location.Kind.STOCK).order_by("pk").first()
+    inventory.stock_receive(
+        product_id=product.pk, location_id=location.pk, qty=5, idempotency_key="po-4711:1"
+    )
+    before = business_digest()
+
+    with pytest.raises(CommandError, match="did not post"):
+        seed_demo("--reset", "--seed", "99")
+
+    assert business_digest() == before

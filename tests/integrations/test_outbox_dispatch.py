@@ -11,11 +11,11 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from erp.models import OutboundEndpoint, OutboxMessage
-from erp.services import outbox_dispatch_due, outbox_enqueue, outbox_message_replay
+from erp.services import outbox_dispatch, outbox_dispatch_due, outbox_enqueue, outbox_message_replay
 from erp.services.outbox_dispatch import MAX_ATTEMPTS, backoff
 
 TOPIC = "availability.changed"
@@ -250,3 +250,48 @@ def test_an_outage_drains_in_order_per_sku(channel):
     channel.received.clear()
     outbox_dispatch_due(now=now + timedelta(minutes=1))
     assert [json.loads(r["body"])["payload"]["ats"] for r in channel.received] == [1, 2, 3]
+
+
+@pytest.mark.django_db
+def test_a_transaction_asks_for_one_dispatch_however_many_messages_it_queues(
+    django_capture_on_commit_callbacks, monkeypatch
+):
+    # Given the broker call is observed
+    sent = []
+    monkeypatch.setattr(outbox_dispatch, "_send_dispatch", lambda: sent.append(1))
+
+    # When one transaction queues three messages, one of them inside a rolled-back savepoint
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        outbox_enqueue(topic="test.topic", payload={}, dedupe_key="one")
+        try:
+            with transaction.atomic():
+                outbox_enqueue(topic="test.topic", payload={}, dedupe_key="two")
+                raise RuntimeError("rolled back")
+        except RuntimeError:
+            pass
+        outbox_enqueue(topic="test.topic", payload={}, dedupe_key="three")
+
+    # Then the two kept messages commit and a single dispatch is asked for
+    assert len(callbacks) == 1
+    assert sent == [1]
+    assert sorted(OutboxMessage.objects.values_list("dedupe_key", flat=True)) == ["one", "three"]
+
+
+@pytest.mark.django_db
+def test_a_dispatch_lost_with_a_savepoint_is_asked_for_again(
+    django_capture_on_commit_callbacks, monkeypatch
+):
+    sent = []
+    monkeypatch.setattr(outbox_dispatch, "_send_dispatch", lambda: sent.append(1))
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        try:
+            with transaction.atomic():
+                outbox_enqueue(topic="test.topic", payload={}, dedupe_key="lost")
+                raise RuntimeError("rolled back")
+        except RuntimeError:
+            pass
+        outbox_enqueue(topic="test.topic", payload={}, dedupe_key="kept")
+
+    assert len(callbacks) == 1
+    assert sent == [1]

@@ -1,15 +1,20 @@
 """`manage.py seed_demo`: load the deterministic demo dataset (see erp/demo/)."""
 
+import random
 import time
-from datetime import date
+from datetime import UTC, date, datetime
+from datetime import time as clock_time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 from django.utils import timezone
 
 from erp.demo.people import DEMO_PASSWORD
 from erp.demo.reset import DemoResetBlocked, demo_data_present
-from erp.demo.seed import CUSTOMERS_PER_SCALE, ORDERS_PER_SCALE, demo_data_seed
+from erp.demo.seed import CUSTOMERS_PER_SCALE, ORDERS_PER_SCALE, SeedReport, demo_data_seed
 from erp.models import Channel
+from inventory.demo import DemoStockResetRefused, demo_stock_reset, demo_stock_seed
+from returns.demo import DemoReturnsResetRefused, demo_returns_reset, demo_returns_seed
 
 DEFAULT_SEED = 2026
 
@@ -25,7 +30,8 @@ class Command(BaseCommand):
     help = (
         "Load realistic demo data: channels, warehouses, ~200 SKUs, "
         f"{CUSTOMERS_PER_SCALE:,} customers and {ORDERS_PER_SCALE:,} delivered orders per "
-        "--scale, and one login per role. Same --seed and --as-of give the same data."
+        "--scale, opening stock in both warehouses, a month of return cases and exceptions, "
+        "and one login per role. Same --seed and --as-of give the same data."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -53,7 +59,8 @@ class Command(BaseCommand):
         existing.add_argument(
             "--reset",
             action="store_true",
-            help="first delete ALL channels, warehouses, products, customers and orders",
+            help="first delete ALL channels, warehouses, products, customers and orders, and the "
+            "demo's stock, return cases and exceptions (PostgreSQL; on SQLite delete var/)",
         )
 
     def handle(self, *args, **options) -> None:
@@ -68,9 +75,11 @@ class Command(BaseCommand):
         as_of = options["as_of"] or timezone.localdate()
         started = time.perf_counter()
         try:
-            report = demo_data_seed(
+            report = self._seed(
                 seed=options["seed"], as_of=as_of, scale=options["scale"], reset=options["reset"]
             )
+        except (DemoStockResetRefused, DemoReturnsResetRefused) as error:
+            raise CommandError(f"Reset refused, nothing was changed: {error}.") from error
         except DemoResetBlocked as error:
             raise CommandError(
                 f"Reset refused, nothing was changed: other records still refer to the master "
@@ -98,3 +107,25 @@ class Command(BaseCommand):
         for login in report.logins:
             note = "" if login.created else "(existing user: password unchanged)"
             self.stdout.write(f"  {login.username:<10} {login.role.label:<19}{note}".rstrip())
+
+    @staticmethod
+    @transaction.atomic
+    def _seed(*, seed: int, as_of: date, scale: int, reset: bool) -> SeedReport:
+        """Master data and orders (erp.demo), then stock and returns through their apps'
+        services, all in one transaction. The stock and returns steps draw from their own
+        random streams, so they do not shift the master data a seed gives (nor each other)."""
+        started = time.perf_counter()
+        deleted: dict[str, int] = {}
+        if reset:
+            deleted = demo_returns_reset() | demo_stock_reset()
+        reset_seconds = time.perf_counter() - started
+        report = demo_data_seed(seed=seed, as_of=as_of, scale=scale, reset=reset)
+        report.deleted = deleted | report.deleted
+        if reset:
+            report.seconds = {"reset returns & stock": reset_seconds} | report.seconds
+        moment = datetime.combine(as_of, clock_time(0), tzinfo=UTC)
+        for phase, step in (("stock", demo_stock_seed), ("returns", demo_returns_seed)):
+            phase_started = time.perf_counter()
+            report.counts |= step(rng=random.Random(f"{seed}:{phase}"), as_of=moment)
+            report.seconds[phase] = time.perf_counter() - phase_started
+        return report
