@@ -28,10 +28,23 @@ NAVIGATION = [
     NavItem("Warehouse", "warehouse_home", "warehouse", permission="erp.access_warehouse"),
     NavItem("Finance", "finance_home", "finance", permission="erp.access_finance"),
     NavItem("Operations", "operations_home", "operations", permission="erp.access_operations"),
+    NavItem("Dashboards", "dashboard_index", "dashboards", permission="reporting.view_dashboards"),
     NavItem("Exceptions", "exception_list", "exceptions", permission="erp.view_exceptioncase"),
     NavItem("Orders", "order_list", "orders", permission="erp.view_salesorder"),
     NavItem("Catalog", "product_list", "catalog", permission="erp.view_product"),
     NavItem("Stock", "inventory_overview", "stock", permission="inventory.view_stockbalance"),
+    NavItem(
+        "Quarantine",
+        "warehouse_quarantine",
+        "quarantine",
+        permission="warehouse.release_quarantine",
+    ),
+    NavItem(
+        "Reconciliation",
+        "reconciliation_control_tower",
+        "reconciliation",
+        permission="inventory.view_reconciliationvariance",
+    ),
     NavItem(
         "Integrations", "integration_dashboard", "integrations", permission="erp.view_inboundevent"
     ),

@@ -1,6 +1,7 @@
 """Background jobs of the core app."""
 
 from celery import shared_task
+from django.utils import timezone
 
 from erp.services import exceptions_escalate_overdue as escalate_overdue
 from erp.services import (
@@ -9,6 +10,7 @@ from erp.services import (
     outbox_dispatch_due,
     worker_heartbeat_record,
 )
+from erp.services.threepl_pull import threepl_stock_pull_all
 
 
 @shared_task(bind=True, name="erp.tasks.worker_heartbeat", acks_late=True)
@@ -61,3 +63,19 @@ def outbox_dispatch() -> dict:
     """Send due outbox messages; after each commit that queues one, and every 30 s by beat."""
     result = outbox_dispatch_due()
     return {"sent": result.sent, "failed": result.failed, "dead": result.dead}
+
+
+# 3PL stock is pulled this often; the slot names the pull, so a re-run records nothing new.
+THREEPL_PULL_EVERY_SECONDS = 900
+
+
+@shared_task(name="erp.tasks.threepl_stock_pull", acks_late=True)
+def threepl_stock_pull() -> dict:
+    """Pull ShipBob and Extensiv stock into the inbox; beat runs it every 15 minutes."""
+    now = timezone.now()
+    slot = str(int(now.timestamp()) // THREEPL_PULL_EVERY_SECONDS)
+    outcomes = threepl_stock_pull_all(slot=slot, now=now)
+    return {
+        "pulled": sum(1 for o in outcomes if o.created),
+        "failed": [f"{o.source}/{o.account}: {o.error}" for o in outcomes if o.error],
+    }

@@ -5,6 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from erp import selectors
+from finance import refund_selectors
 
 
 @login_required
@@ -13,5 +14,10 @@ def finance_home(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "finance/finance_home.html",
-        {"delivered_sales": selectors.delivered_sales_by_channel(days=30)},
+        {
+            "delivered_sales": selectors.delivered_sales_by_channel(days=30),
+            "refund_counts": refund_selectors.refund_counts()
+            if request.user.has_perm("finance.view_refund")
+            else None,
+        },
     )

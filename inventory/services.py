@@ -13,13 +13,18 @@ too); a shortfall is a ValidationError naming what is there.
 On PostgreSQL a quantity post (no serials) and the ATS recompute each run as one call of a SQL
 function (migration 0004) holding the same rules and locks; anything that function declines
 comes back to the Python path here, which SQLite always uses. Batches COPY their lines.
+
+Perpetual inventory: whichever path wrote a request's movements hands them to `_value_post`,
+which posts their value change to the journal (finance.valuation: the rules, at standard cost)
+in the same transaction. Moves that change no account's value (available ⇄ reserved, between
+locations, …) cost a cached dictionary look-up there and nothing else.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +39,7 @@ from simple_history.utils import bulk_create_with_history
 
 from erp.models import Channel, Location, OrderLine, OutboxMessage, Product, ShippedItem
 from erp.services import outbox_dispatch_after_commit
+from finance.valuation import is_value_change, stock_value_post
 
 from . import locks
 from .models import (
@@ -890,6 +896,7 @@ def _post_in_one_statement(
     )
     movement._state.adding = False
     movement._state.db = connection.alias
+    _value_post([movement], actor=request.actor)
     return movement
 
 
@@ -973,7 +980,14 @@ def _post(request: _Request, *, product: Product, lines: list[_Line]) -> list[St
             deltas[(product.pk, line.to_location_id, line.to_state, line.lot)] += line.qty
     _balances_apply(deltas)
     availability_recompute(product_ids=[product.pk])
+    _value_post(movements, unit_cost=product.unit_cost, actor=request.actor)
     return movements
+
+
+def _value_post(movements: Sequence, *, unit_cost=None, actor: User | None = None) -> None:
+    """The journal entry of one request's movements, if they change stock value."""
+    if any(is_value_change(movement) for movement in movements):
+        stock_value_post(movements=movements, unit_cost=unit_cost, actor=actor)
 
 
 def _balances_apply(deltas: dict[locks.BalanceKey, int]) -> None:
@@ -1368,6 +1382,8 @@ def _post_batch(
     movements_copy(rows)
     _balances_write({key: delta for key, delta in deltas.items() if delta}, locked)
     availability_recompute(product_ids={line.product_id for _, line, _ in todo})
+    for row in rows:  # each line is its own request
+        _value_post([_MovementRow(*row)], actor=actor)
     return BatchResult(posted=len(rows), replayed=len(posted))
 
 
@@ -1427,6 +1443,10 @@ MOVEMENT_COLUMNS = (
     "payload_hash",
     "reason",
 )
+
+
+# A written row as valuation reads it (the attributes of a StockMovement it needs).
+_MovementRow = namedtuple("_MovementRow", MOVEMENT_COLUMNS)
 
 
 # PostgreSQL types of MOVEMENT_COLUMNS, for binary COPY (about a fifth faster than text).

@@ -3,12 +3,42 @@ from erp/urls.py)."""
 
 from django.urls import path
 
-from inventory import api, views
+from inventory import api, views, views_reconciliation
 
 urlpatterns = [
     path("", views.StockOverviewView.as_view(), name="inventory_overview"),
     path("sku/<str:key>/", views.StockSkuView.as_view(), name="inventory_sku"),
     path("units/<str:serial>/", views.UnitDetailView.as_view(), name="inventory_unit"),
+    path(
+        "reconciliation/",
+        views_reconciliation.ControlTowerView.as_view(),
+        name="reconciliation_control_tower",
+    ),
+    path(
+        "reconciliation/variances/<int:pk>/",
+        views_reconciliation.VarianceDetailView.as_view(),
+        name="reconciliation_variance",
+    ),
+    path(
+        "reconciliation/variances/<int:pk>/accept/",
+        views_reconciliation.VarianceAcceptView.as_view(),
+        name="reconciliation_variance_accept",
+    ),
+    path(
+        "reconciliation/runs/start/",
+        views_reconciliation.RunStartView.as_view(),
+        name="reconciliation_run_start",
+    ),
+    path(
+        "reconciliation/runs/<int:pk>/",
+        views_reconciliation.RunDetailView.as_view(),
+        name="reconciliation_run",
+    ),
+    path(
+        "reconciliation/import/amazon/",
+        views_reconciliation.AmazonImportView.as_view(),
+        name="reconciliation_amazon_import",
+    ),
 ]
 
 api_urlpatterns = [

@@ -13,3 +13,10 @@ class ReturnsConfig(AppConfig):
         from returns.messages import TOPIC, customer_message_send
 
         outbox_sender_register(topic=TOPIC, sender=customer_message_send)
+
+        # Carrier milestones and Shopify's returns lifecycle reach cases through the inbox.
+        from returns.channel_events import shopify_handlers_register
+        from returns.handlers import carrier_handlers_register
+
+        carrier_handlers_register()
+        shopify_handlers_register()

@@ -11,11 +11,13 @@ from erp.models import ExceptionCase, OrderLine, OutboxMessage, ReasonCode, Sale
 from erp.models.exceptions import ExceptionKind, SubjectType
 
 from .models import (
+    CARRIER_KINDS,
     DecisionKind,
     PolicyRule,
     PolicyRuleSet,
     RefundTrigger,
     ReturnCase,
+    ReturnCaseEvent,
     ReturnLine,
     ReturnState,
 )
@@ -314,9 +316,42 @@ def return_case_timeline(
                 + (f" — {exception.resolution_reason}" if exception.resolution_reason else ""),
             )
         )
-    order = {"history": 0, "policy": 1, "risk": 2, "exception": 3, "message": 4}
+    entries.extend(_external_entries(case))
+    order = {
+        "history": 0,
+        "policy": 1,
+        "risk": 2,
+        "carrier": 3,
+        "channel": 3,
+        "exception": 4,
+        "message": 5,
+    }
     # Stable: the history rows keep their order among themselves.
     return sorted(entries, key=lambda entry: (entry.at, order[entry.kind]))
+
+
+def _external_entries(case: ReturnCase) -> list[TimelineEntry]:
+    """Carrier milestones and channel reports, at the time the sender gives. One query."""
+    entries = []
+    for report in ReturnCaseEvent.objects.filter(case=case).order_by("occurred_at", "pk"):
+        items = []
+        if report.tracking_number:
+            items.append(f"{report.carrier or 'Carrier'} {report.tracking_number}".strip())
+        if report.eta:
+            items.append(f"ETA {_day(report.eta)}")
+        if report.applied:
+            items.append(report.applied)
+        entries.append(
+            TimelineEntry(
+                at=report.occurred_at,
+                kind="carrier" if report.kind in CARRIER_KINDS else "channel",
+                title=report.get_kind_display(),
+                who=report.source_label,
+                body=report.detail,
+                items=tuple(items),
+            )
+        )
+    return entries
 
 
 def _day(moment: datetime) -> str:

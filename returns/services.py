@@ -6,7 +6,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
@@ -19,6 +18,7 @@ from erp.models import ExceptionCase, OrderLine, ReasonCode, SalesOrder
 from erp.models.exceptions import ACTIVE_STATES, ExceptionKind, SubjectType
 from erp.selectors import open_exceptions_exist
 from erp.services import exception_open, outbox_enqueue
+from erp.validators import validate_photo
 from inventory import services as inventory
 from inventory.models import CauseType, InventoryUnit, MovementKind, StockBalance, StockMovement
 from inventory.models import StockState as Stock
@@ -36,6 +36,7 @@ from .models import (
     Source,
 )
 from .policy import Decision, NoRuleMatches, days_between, line_facts, policy_decide
+from .refunds import case_refund_evaluate
 from .risk import LineRisk, RiskAssessment, risk_assess
 
 CREATE_PERMISSION = "returns.add_returncase"
@@ -271,11 +272,7 @@ def return_request_evaluate(
 
 def _check_photos(photos: Sequence[UploadedFile]) -> None:
     for photo in photos:
-        if not (photo.content_type or "").startswith("image/"):
-            raise ValidationError({"photos": f"{photo.name} is not an image."})
-        if photo.size > settings.MAX_UPLOAD_BYTES:
-            limit = settings.MAX_UPLOAD_BYTES // (1024 * 1024)
-            raise ValidationError({"photos": f"{photo.name} is larger than {limit} MB."})
+        validate_photo(photo)
 
 
 def _new_rma_number() -> str:
@@ -413,6 +410,7 @@ def return_case_create(
         _save(case, actor=None, why=f"Authorized by policy: {deciding.rule_name}")
         _exchange_reserve(case, actor=actor)
         _message(case, Template.AUTHORIZED)
+        case_refund_evaluate(case_id=case.pk, stage=RefundTrigger.ON_AUTHORIZATION, actor=actor)
     return case
 
 
@@ -559,7 +557,8 @@ def return_case_authorize(*, case_id: int, actor: AbstractBaseUser, note: str = 
     Effects: locks the case; refuses in another state (TransitionNotAllowed), without
     `authorize_return` (PermissionDenied) or while a fraud review is open (ValidationError);
     moves it to authorized with its ship-by date, records why, queues the "authorized"
-    message with the return instructions.
+    message with the return instructions, and proposes the refund when the policy refunds
+    on authorization (returns.refunds).
     """
     now = timezone.now()
     case = ReturnCase.objects.select_related("order").get(pk=case_id)
@@ -573,6 +572,7 @@ def return_case_authorize(*, case_id: int, actor: AbstractBaseUser, note: str = 
     )
     _exchange_reserve(case, actor=actor)
     _message(case, Template.AUTHORIZED)
+    case_refund_evaluate(case_id=case.pk, stage=RefundTrigger.ON_AUTHORIZATION, actor=actor)
     return case
 
 

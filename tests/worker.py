@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextmanager
-def running_worker(*, env: dict[str, str] | None = None, timeout: float = 40.0):
+def running_worker(
+    *, env: dict[str, str] | None = None, timeout: float = 40.0, queue: str | None = None
+):
     """Start `celery worker` on a private queue; yield (queue, hostname).
 
     By default it uses the test settings (real Redis broker) and the test database; `env`
@@ -23,8 +25,9 @@ def running_worker(*, env: dict[str, str] | None = None, timeout: float = 40.0):
     so a worker left over from elsewhere cannot take the test's tasks. The worker is stopped
     and reaped however the test ends.
     """
-    queue = f"test-{uuid.uuid4().hex[:12]}"
-    hostname = f"{queue}@localhost"
+    # Passing the `queue` of a running worker starts a second consumer of the same queue.
+    queue = queue or f"test-{uuid.uuid4().hex[:12]}"
+    hostname = f"{queue}-{uuid.uuid4().hex[:6]}@localhost"
     process_env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "erp.settings.test",

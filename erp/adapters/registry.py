@@ -57,6 +57,19 @@ ADAPTERS: dict[str, SourceAdapter] = {
         threepl.shiphero_envelope,
         threepl.shiphero_parse,
     ),
+    # Pulled by erp.services.threepl_pull, recorded through the inbox like a webhook.
+    "shipbob": SourceAdapter(
+        "shipbob",
+        threepl.pulled_verify,
+        threepl.shipbob_envelope,
+        threepl.shipbob_pulled_parse,
+    ),
+    "extensiv": SourceAdapter(
+        "extensiv",
+        threepl.pulled_verify,
+        threepl.extensiv_envelope,
+        threepl.extensiv_pulled_parse,
+    ),
 }
 
 

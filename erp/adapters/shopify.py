@@ -30,6 +30,7 @@ RETURN_TOPICS = {
     "returns/close",
     "returns/reopen",
 }
+REVERSE_DELIVERY_TOPIC = "reverse_deliveries/attach_deliverable"
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,16 @@ class ShopifyRefund:
     created_at: datetime | None
     lines: tuple[RefundLine, ...]
     transactions: tuple[RefundTransaction, ...]
+
+
+@dataclass(frozen=True)
+class ShopifyReverseDelivery:
+    """A return label attached to a Shopify return: the parcel will travel under it."""
+
+    delivery_id: str
+    return_id: str
+    carrier: str
+    tracking_number: str
 
 
 @dataclass(frozen=True)
@@ -161,7 +172,9 @@ def envelope(body: bytes, headers: Mapping[str, str]) -> Envelope:
     return Envelope(external_id, topic, subject, occurred_at)
 
 
-def parse(topic: str, body: bytes) -> ShopifyReturn | ShopifyRefund | ShopifyOrder:
+def parse(
+    topic: str, body: bytes
+) -> ShopifyReturn | ShopifyRefund | ShopifyOrder | ShopifyReverseDelivery:
     data = load_json_object(body)
     if topic in RETURN_TOPICS:
         return parse_return(topic, data)
@@ -169,6 +182,8 @@ def parse(topic: str, body: bytes) -> ShopifyReturn | ShopifyRefund | ShopifyOrd
         return parse_refund(data)
     if topic == "orders/updated":
         return parse_order(data)
+    if topic == REVERSE_DELIVERY_TOPIC:
+        return parse_reverse_delivery(data)
     raise Unsupported(f"Shopify topic {topic!r} is not parsed.")
 
 
@@ -236,6 +251,17 @@ def parse_refund(data: Mapping) -> ShopifyRefund:
         created_at=parse_datetime(data.get("created_at")),
         lines=lines,
         transactions=transactions,
+    )
+
+
+def parse_reverse_delivery(data: Mapping) -> ShopifyReverseDelivery:
+    require(data, "id")
+    tracking = (data.get("shipping_deliverable") or {}).get("tracking") or {}
+    return ShopifyReverseDelivery(
+        delivery_id=shopify_id(data),
+        return_id=shopify_id(data.get("return")),
+        carrier=_text(tracking.get("carrier_name")),
+        tracking_number=_text(tracking.get("tracking_number")),
     )
 
 

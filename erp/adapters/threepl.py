@@ -169,3 +169,48 @@ def extensiv_parse(body: bytes) -> StockSnapshot:
             )
         )
     return StockSnapshot(provider="extensiv", lines=tuple(lines))
+
+
+# ---- Pulled summaries as inbox events ---------------------------------------------------
+
+PULL_ID_HEADER = "X-ERP-Pull-Id"
+PULLED_AT_HEADER = "X-ERP-Pulled-At"
+
+
+def pulled_verify(body: bytes, headers: Mapping[str, str], secrets: Sequence[str]) -> bool:
+    """ShipBob and Extensiv are pulled, never pushed to us: no webhook of theirs is accepted."""
+    return False
+
+
+def _pulled_envelope(topic: str, body: bytes, headers: Mapping[str, str]) -> Envelope:
+    """A pull is keyed by its run (the scheduled slot), so re-running the same pull records
+    nothing new; without a run id, identical bodies are the same pull."""
+    load_json_object(body)
+    return Envelope(
+        external_id=header(headers, PULL_ID_HEADER) or body_digest(body),
+        topic=topic,
+        occurred_at=parse_datetime(header(headers, PULLED_AT_HEADER) or None),
+    )
+
+
+def shipbob_envelope(body: bytes, headers: Mapping[str, str]) -> Envelope:
+    return _pulled_envelope("inventory", body, headers)
+
+
+def shipbob_pulled_parse(topic: str, body: bytes) -> StockSnapshot:
+    if topic != "inventory":
+        raise Unsupported(f"ShipBob {topic!r} is not parsed.")
+    items = load_json_object(body).get("items")
+    if not isinstance(items, list):
+        raise MalformedPayload("The pulled ShipBob body has no list of items.")
+    return shipbob_parse(items)
+
+
+def extensiv_envelope(body: bytes, headers: Mapping[str, str]) -> Envelope:
+    return _pulled_envelope("stocksummaries", body, headers)
+
+
+def extensiv_pulled_parse(topic: str, body: bytes) -> StockSnapshot:
+    if topic != "stocksummaries":
+        raise Unsupported(f"Extensiv {topic!r} is not parsed.")
+    return extensiv_parse(body)

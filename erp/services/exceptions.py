@@ -67,6 +67,32 @@ def exception_resolution_handler_unregister(
         handlers.remove(handler)
 
 
+# handler(*, exception: ExceptionCase, actor: User | None) runs inside the opening
+# transaction when an exception is newly opened (not when the same problem is reported again).
+OpenHandler = Callable[..., None]
+_open_handlers: dict[tuple[str, str], list[OpenHandler]] = {}
+
+
+def exception_open_handler_register(
+    *, kind: ExceptionKind, subject_type: SubjectType, handler: OpenHandler
+) -> None:
+    """Call `handler` whenever an exception of `kind` on a `subject_type` is newly opened
+    (e.g. finance puts a case's refunds on hold). Effects: none on the database; registering
+    the same handler twice keeps one."""
+    handlers = _open_handlers.setdefault((ExceptionKind(kind), SubjectType(subject_type)), [])
+    if handler not in handlers:
+        handlers.append(handler)
+
+
+def exception_open_handler_unregister(
+    *, kind: ExceptionKind, subject_type: SubjectType, handler: OpenHandler
+) -> None:
+    """Effects: `handler` is no longer called for (`kind`, `subject_type`)."""
+    handlers = _open_handlers.get((ExceptionKind(kind), SubjectType(subject_type)), [])
+    if handler in handlers:
+        handlers.remove(handler)
+
+
 def _locked(exception_id: int) -> ExceptionCase:
     return ExceptionCase.objects.select_for_update().get(pk=exception_id)
 
@@ -127,7 +153,9 @@ def exception_open(
     """Open an exception about a subject, or return the one already open for it.
 
     Effects: when no exception of `kind` is active on the subject, creates one owned by the
-    kind's default role with the kind's default SLA (both overridable) and a history row.
+    kind's default role with the kind's default SLA (both overridable) and a history row,
+    then calls the open handlers registered for its kind and subject type, in this
+    transaction.
     Otherwise, locks the active one and adds the new report (summary, details, evidence) to
     it as a note; nothing else on it changes. `actor` is empty when the system reports it.
     """
@@ -154,6 +182,8 @@ def exception_open(
             # A savepoint: a concurrent report of the same problem may win the unique index.
             with transaction.atomic():
                 _save(exception, actor=actor, why="Opened")
+            for handler in list(_open_handlers.get((kind, subject_type), [])):
+                handler(exception=exception, actor=actor)
             return exception
         except IntegrityError:
             existing = _active_locked(**key)

@@ -122,6 +122,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Stock is valued at each SKU's one standard cost, in this currency (finance.valuation).
+FINANCE_BOOK_CURRENCY = os.environ.get("FINANCE_BOOK_CURRENCY", "USD")
 
 # --- Static and media -----------------------------------------------------------------
 STATIC_URL = "/static/"
@@ -220,13 +222,46 @@ CELERY_BEAT_SCHEDULE = {
     # outage dropped, so nothing is lost.
     "outbox-dispatch": {"task": "erp.tasks.outbox_dispatch", "schedule": 30.0},
     "inbox-requeue-stale": {"task": "erp.tasks.inbox_requeue_stale", "schedule": 60.0},
+    # ShipBob / Extensiv stock into the inbox (erp.services.threepl_pull).
+    "threepl-stock-pull": {"task": "erp.tasks.threepl_stock_pull", "schedule": 900.0},
     "return-cases-expire-overdue": {
         "task": "returns.tasks.return_cases_expire_overdue",
         "schedule": 3600.0,
     },
+    # Releases refund holds whose case exceptions were dismissed (a resolution releases at once).
+    "refund-holds-release": {"task": "finance.tasks.refund_holds_release", "schedule": 300.0},
+    # Reconciliation: the SKUs moved since the last run, within seconds; everything hourly
+    # (a full run left unfinished by a dead worker is resumed by the same entry).
+    "reconciliation-incremental": {
+        "task": "inventory.tasks.reconciliation_incremental",
+        "schedule": 10.0,
+    },
+    "reconciliation-full": {
+        "task": "inventory.tasks.reconciliation_full_schedule",
+        "schedule": 3600.0,
+    },
+    # One KpiSnapshot row per day, metric and dimension: hourly, today and yesterday are rebuilt
+    # (still filling) and any missing day of the last 60 is built, so trends stay current.
+    "kpi-snapshots-build": {"task": "reporting.tasks.kpi_snapshots_build", "schedule": 3600.0},
+    "sku-return-anomalies-scan": {
+        "task": "reporting.tasks.sku_return_anomalies_scan",
+        "schedule": 86400.0,
+    },
 }
+# Units a 3PL received may wait this long for their disposition before an exception opens.
+RECONCILIATION_3PL_DISPOSITION_SLA_HOURS = int(
+    os.environ.get("RECONCILIATION_3PL_DISPOSITION_SLA_HOURS", 24)
+)
 # The queue inbox processing and outbox dispatch are sent to; empty is Celery's default.
 ERP_INTEGRATION_QUEUE = os.environ.get("ERP_INTEGRATION_QUEUE") or None
+
+# --- Refunds (finance) ------------------------------------------------------------------
+# The Stripe-like payment provider refunds are sent to (finance.providers.stripe_like).
+PAYMENT_PROVIDER_URL = os.environ.get("PAYMENT_PROVIDER_URL", "http://127.0.0.1:12111")
+PAYMENT_PROVIDER_SECRET_KEY = os.environ.get("PAYMENT_PROVIDER_SECRET_KEY", "")
+PAYMENT_PROVIDER_TIMEOUT_SECONDS = float(os.environ.get("PAYMENT_PROVIDER_TIMEOUT_SECONDS", 10))
+# Low-risk refunds below this amount (in the refund's currency) are approved automatically.
+REFUND_AUTO_APPROVE_BELOW = os.environ.get("REFUND_AUTO_APPROVE_BELOW", "50.00")
 
 # --- Logging --------------------------------------------------------------------------
 LOGGING = {

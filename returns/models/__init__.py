@@ -10,6 +10,7 @@ from .cases import (
     RiskLevel,
     Source,
 )
+from .channel_events import CARRIER_KINDS, ChannelReturn, ExternalEventKind, ReturnCaseEvent
 from .policy import (
     DecisionKind,
     PolicyRule,
@@ -21,13 +22,17 @@ from .policy import (
 )
 
 __all__ = [
+    "CARRIER_KINDS",
+    "ChannelReturn",
     "ClaimedCondition",
     "DecisionKind",
+    "ExternalEventKind",
     "PolicyRule",
     "PolicyRuleSet",
     "RefundTrigger",
     "Resolution",
     "ReturnCase",
+    "ReturnCaseEvent",
     "ReturnCaseMessage",
     "ReturnLine",
     "ReturnPhoto",

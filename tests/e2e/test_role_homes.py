@@ -23,17 +23,17 @@ TABLETS = [(1024, 768), (768, 1024)]
 LANDING = {
     Role.CUSTOMER_SERVICE: (
         "cs_home",
-        ["Customer service", "Exceptions", "Orders", "Catalog"],
+        ["Customer service", "Dashboards", "Exceptions", "Orders", "Catalog"],
         "51200",
     ),
     Role.WAREHOUSE: (
         "warehouse_home",
-        ["Warehouse", "Exceptions", "Catalog", "Stock"],
+        ["Warehouse", "Dashboards", "Exceptions", "Catalog", "Stock"],
         "Reno returns center",
     ),
     Role.FINANCE: (
         "finance_home",
-        ["Finance", "Exceptions", "Orders", "Catalog", "Stock"],
+        ["Finance", "Dashboards", "Exceptions", "Orders", "Catalog", "Stock", "Reconciliation"],
         "Storefront EU",
     ),
     Role.OPERATIONS_MANAGER: (
@@ -45,6 +45,8 @@ LANDING = {
             "Orders",
             "Catalog",
             "Stock",
+            "Quarantine",
+            "Reconciliation",
             "Integrations",
         ],
         "Amazon US",
@@ -55,10 +57,13 @@ ALL_ENTRIES = [
     "Warehouse",
     "Finance",
     "Operations",
+    "Dashboards",
     "Exceptions",
     "Orders",
     "Catalog",
     "Stock",
+    "Quarantine",
+    "Reconciliation",
     "Integrations",
     "Admin",
 ]

@@ -23,7 +23,9 @@ from tests.factories import (
     ProductFactory,
     ReturnCaseFactory,
     SalesOrderFactory,
+    UserFactory,
 )
+from warehouse.models import Disposition, PutawayTask, Receipt, ReturnUnit
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,32 @@ ACCESS = {
     "cs_home":         (LOGIN,    NO,      OK,     NO,       NO,     OK,        OK),
     "warehouse_home":  (LOGIN,    NO,      NO,     OK,       NO,     NO,        OK),
     "finance_home":    (LOGIN,    NO,      NO,     NO,       OK,     NO,        OK),
+    # Refund approvals: finance reads and acts (each action's own permission, limit and
+    # segregation of duties are checked by the service: tests/finance/test_approvals.py).
+    "refund_queue":    (LOGIN,    NO,      NO,     NO,       OK,     NO,        OK),
+    "refund_detail":   (LOGIN,    NO,      NO,     NO,       OK,     NO,        OK),
+    "refund_action":   (LOGIN,    NO,      NO,     NO,       POST,   NO,        POST),
+    "refund_bulk_approve": (LOGIN, NO,     NO,     NO,       POST,   NO,        POST),
+    # The journal and fiscal periods: finance, and operations managers reading them; reversing
+    # an entry, closing a period and exporting the journal are finance's (tests/finance).
+    "journal_list":    (LOGIN,    NO,      NO,     NO,       OK,     OK,        OK),
+    "journal_entry_detail": (LOGIN, NO,    NO,     NO,       OK,     OK,        OK),
+    "journal_entry_reverse": (LOGIN, NO,   NO,     NO,       POST,   NO,        POST),
+    "fiscal_period_list": (LOGIN, NO,      NO,     NO,       OK,     OK,        OK),
+    "fiscal_period_detail": (LOGIN, NO,    NO,     NO,       OK,     OK,        OK),
+    "fiscal_period_close": (LOGIN, NO,     NO,     NO,       POST,   NO,        POST),
+    "journal_export":  (LOGIN,    NO,      NO,     NO,       OK,     NO,        OK),
     "operations_home": (LOGIN,    NO,      NO,     NO,       NO,     OK,        OK),
+    # Dashboards: each role its own (reporting.view_dashboards + the role's access); operations
+    # managers every one and the executive overview (reporting.view_all_dashboards). The
+    # drill-down list also needs returns.view_returncase.
+    "dashboard_index": (LOGIN,    NO,      OK,     OK,       OK,     OK,        OK),
+    "dashboard_cs":    (LOGIN,    NO,      OK,     NO,       NO,     OK,        OK),
+    "dashboard_warehouse": (LOGIN, NO,     NO,     OK,       NO,     OK,        OK),
+    "dashboard_finance": (LOGIN,  NO,      NO,     NO,       OK,     OK,        OK),
+    "dashboard_operations": (LOGIN, NO,    NO,     NO,       NO,     OK,        OK),
+    "dashboard_executive": (LOGIN, NO,     NO,     NO,       NO,     OK,        OK),
+    "dashboard_cases": (LOGIN,    NO,      OK,     OK,       OK,     OK,        OK),
     "exception_list":  (LOGIN,    NO,      OK,     OK,       OK,     OK,        OK),
     "exception_detail": (LOGIN,   NO,      OK,     OK,       OK,     OK,        OK),
     "exception_note":  (LOGIN,    NO,      POST,   POST,     POST,   POST,      POST),
@@ -115,7 +142,35 @@ ACCESS = {
     "inventory_api_movements": (NO, NO,    NO,     OK,       OK,     OK,        OK),
     "inventory_api_units": (NO,   NO,      OK,     OK,       OK,     OK,        OK),
     "inventory_api_unit": (NO,    NO,      OK,     OK,       OK,     OK,        OK),
+    # Reconciliation: the control tower, a variance and a run need view_reconciliationvariance
+    # (finance reads it too); accepting a variance, starting a run and importing an Amazon
+    # report are the operations manager's (accept_variance, run_reconciliation,
+    # import_inventoryreport).
+    "reconciliation_control_tower": (LOGIN, NO, NO, NO,      OK,     OK,        OK),
+    "reconciliation_variance": (LOGIN, NO,  NO,     NO,       OK,     OK,        OK),
+    "reconciliation_variance_accept": (LOGIN, NO, NO, NO,    NO,     POST,      POST),
+    "reconciliation_run_start": (LOGIN, NO, NO,     NO,       NO,     POST,      POST),
+    "reconciliation_run": (LOGIN, NO,      NO,     NO,       OK,     OK,        OK),
+    "reconciliation_amazon_import": (LOGIN, NO, NO, NO,      NO,     OK,        OK),
     # The admin has its own sign-in page; it sends every non-staff user there too.
+    # Warehouse bench (tablets): the warehouse group and operations managers do the bench
+    # work (warehouse.receive_parcel, inspect_unit, disposition_unit, complete_putaway).
+    "warehouse_queue": (LOGIN,    NO,      NO,     OK,       NO,     OK,        OK),
+    "warehouse_receive": (LOGIN,  NO,      NO,     OK,       NO,     OK,        OK),
+    "warehouse_receive_case": (LOGIN, NO,  NO,     OK,       NO,     OK,        OK),
+    "warehouse_receipt": (LOGIN,  NO,      NO,     OK,       NO,     OK,        OK),
+    "warehouse_units": (LOGIN,    NO,      NO,     OK,       NO,     OK,        OK),
+    "warehouse_unit_inspect": (LOGIN, NO,  NO,     OK,       NO,     OK,        OK),
+    "warehouse_unit_disposition": (LOGIN, NO, NO,  OK,       NO,     OK,        OK),
+    "warehouse_putaway": (LOGIN,  NO,      NO,     OK,       NO,     OK,        OK),
+    "warehouse_putaway_confirm": (LOGIN, NO, NO,   POST,     NO,     POST,      POST),
+    # Quarantine: the bench sees it (view_quarantinerecord); only operations managers
+    # release (release_quarantine), and never the person who quarantined (tests/warehouse).
+    "warehouse_quarantine": (LOGIN, NO,    NO,     OK,       NO,     OK,        OK),
+    "warehouse_quarantine_release": (LOGIN, NO, NO, NO,      NO,     POST,      POST),
+    # Inspection checklists: the bench reads them; operations managers publish versions.
+    "warehouse_checklists": (LOGIN, NO,    NO,     OK,       NO,     OK,        OK),
+    "warehouse_checklist_edit": (LOGIN, NO, NO,    NO,       NO,     OK,        OK),
     "admin:index":     (ADMIN,    ADMIN,   ADMIN,  ADMIN,    ADMIN,  ADMIN,     OK),
     "api_docs":        (LOGIN,    OK,      OK,     OK,       OK,     OK,        OK),
     # An API client gets a status, not a redirect to a form.
@@ -127,9 +182,17 @@ ACCESS = {
 
 NAVIGATION = {
     "no_role": [],
-    "cs": ["Customer service", "Exceptions", "Orders", "Catalog"],
-    "warehouse": ["Warehouse", "Exceptions", "Catalog", "Stock"],
-    "finance": ["Finance", "Exceptions", "Orders", "Catalog", "Stock"],
+    "cs": ["Customer service", "Dashboards", "Exceptions", "Orders", "Catalog"],
+    "warehouse": ["Warehouse", "Dashboards", "Exceptions", "Catalog", "Stock"],
+    "finance": [
+        "Finance",
+        "Dashboards",
+        "Exceptions",
+        "Orders",
+        "Catalog",
+        "Stock",
+        "Reconciliation",
+    ],
     "operations": [
         "Customer service",
         "Operations",
@@ -137,6 +200,8 @@ NAVIGATION = {
         "Orders",
         "Catalog",
         "Stock",
+        "Quarantine",
+        "Reconciliation",
         "Integrations",
     ],
     "administrator": [
@@ -144,10 +209,13 @@ NAVIGATION = {
         "Warehouse",
         "Finance",
         "Operations",
+        "Dashboards",
         "Exceptions",
         "Orders",
         "Catalog",
         "Stock",
+        "Quarantine",
+        "Reconciliation",
         "Integrations",
         "Admin",
     ],
@@ -187,6 +255,111 @@ def stock_unit():
     return product.units.get()
 
 
+def reconciliation_pages() -> dict:
+    """A variance and a run, for the reconciliation pages (behaviour: tests/inventory)."""
+    from django.utils import timezone
+
+    from inventory.models import ReconciliationRun, ReconciliationVariance
+
+    variance = ReconciliationVariance.objects.create(
+        source="shipbob",
+        bucket="sellable",
+        product=ProductFactory(),
+        scope_id=1,
+        taken_at=timezone.now(),
+        erp_qty=1,
+        external_qty=2,
+        difference=1,
+        unexplained=1,
+        unit_cost=1,
+        unexplained_value=1,
+        status="over_tolerance",
+        computed_at=timezone.now(),
+    )
+    run = ReconciliationRun.objects.create(kind="full")
+    return {
+        "reconciliation_variance": {"pk": variance.pk},
+        "reconciliation_variance_accept": {"pk": variance.pk},
+        "reconciliation_run": {"pk": run.pk},
+    }
+
+
+def bench_work() -> dict:
+    """A received parcel as rows: a unit waiting for inspection, one inspected, and a
+    put-away task (the bench screens' pages; behaviour is tested in tests/warehouse)."""
+    case = ReturnCaseFactory(state="in_transit")
+    site = LocationFactory(kind="receiving").warehouse
+    user = UserFactory(username="bench-matrix")
+    receipt = Receipt.objects.create(
+        warehouse=site, case=case, client_token="matrix", packaging_ok=True, received_by=user
+    )
+    unit = {"receipt": receipt, "case": case, "product": ProductFactory(), "received_by": user}
+    received = ReturnUnit.objects.create(scanned_code="r", match="matched", **unit)
+    inspected = ReturnUnit.objects.create(
+        scanned_code="i", match="matched", state="inspecting", **unit
+    )
+    decision = Disposition.objects.create(
+        unit=inspected,
+        suggested_outcome="restock",
+        outcome="restock",
+        explanation="matrix",
+        recovery_basis="none",
+        decided_by=user,
+        client_token="matrix",
+    )
+    task = PutawayTask.objects.create(
+        disposition=decision, unit=inspected, to_location=LocationFactory(warehouse=site)
+    )
+    return {
+        "warehouse_queue": {"warehouse_id": site.pk},
+        "warehouse_receive": {"warehouse_id": site.pk},
+        "warehouse_putaway": {"warehouse_id": site.pk},
+        "warehouse_receive_case": {"warehouse_id": site.pk, "case_id": case.pk},
+        "warehouse_receipt": {"pk": receipt.pk},
+        "warehouse_unit_inspect": {"pk": received.pk},
+        "warehouse_unit_disposition": {"pk": inspected.pk},
+        "warehouse_putaway_confirm": {"pk": task.pk},
+        "warehouse_quarantine_release": {"unit_id": received.pk},
+        "warehouse_checklist_edit": {"department": "apparel"},
+    }
+
+
+def refund_pages(case) -> dict:
+    """A refund of `case`, written as a row (its behaviour is tested in tests/finance)."""
+    from finance.models import Refund
+
+    refund = Refund.objects.create(
+        case=case,
+        channel=case.channel,
+        customer=case.customer,
+        stage="manual",
+        method="original_payment",
+        currency="USD",
+        gross_amount=0,
+        amount=0,
+        dedupe_key="matrix",
+        idempotency_key="matrix",
+    )
+    return {
+        "refund_detail": {"pk": refund.pk},
+        "refund_action": {"pk": refund.pk, "action": "approve"},
+    }
+
+
+def journal_pages() -> dict:
+    """A posted journal entry and its period (behaviour: tests/finance/test_journal*.py)."""
+    from tests.factories.finance import posted_entry
+
+    entry = posted_entry(idempotency_key="matrix-entry")
+    return {
+        "journal_entry_detail": {"pk": entry.pk},
+        "journal_entry_reverse": {"pk": entry.pk},
+        "fiscal_period_detail": {"pk": entry.period_id},
+        "fiscal_period_close": {"pk": entry.period_id},
+        "journal_export": {"pk": entry.period_id, "fmt": "csv"},
+    }
+
+
 @pytest.fixture
 def page_url(db, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path  # the return photo's file
@@ -216,6 +389,10 @@ def page_url(db, settings, tmp_path):
         "inventory_sku": {"key": product.sku},
         "inventory_unit": {"serial": unit.serial},
         "inventory_api_unit": {"serial": unit.serial},
+        **bench_work(),
+        **refund_pages(case),
+        **journal_pages(),
+        **reconciliation_pages(),
         "inbound_event_detail": inbound_event,
         "inbound_event_replay": inbound_event,
         **{
@@ -342,6 +519,8 @@ def test_navigation_marks_the_current_section(client_as, page_url):
         "Orders": "page",
         "Catalog": None,
         "Stock": None,
+        "Quarantine": None,
+        "Reconciliation": None,
         "Integrations": None,
     }
     # A detail page belongs to its list's section, without claiming to be that page.

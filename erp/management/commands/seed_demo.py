@@ -13,8 +13,10 @@ from erp.demo.people import DEMO_PASSWORD
 from erp.demo.reset import DemoResetBlocked, demo_data_present
 from erp.demo.seed import CUSTOMERS_PER_SCALE, ORDERS_PER_SCALE, SeedReport, demo_data_seed
 from erp.models import Channel
+from finance.demo import demo_refunds_reset
 from inventory.demo import DemoStockResetRefused, demo_stock_reset, demo_stock_seed
 from returns.demo import DemoReturnsResetRefused, demo_returns_reset, demo_returns_seed
+from returns.demo_warehouse import demo_warehouse_reset, demo_warehouse_seed
 
 DEFAULT_SEED = 2026
 
@@ -117,14 +119,23 @@ class Command(BaseCommand):
         started = time.perf_counter()
         deleted: dict[str, int] = {}
         if reset:
-            deleted = demo_returns_reset() | demo_stock_reset()
+            deleted = (
+                demo_refunds_reset()
+                | demo_warehouse_reset()
+                | demo_returns_reset()
+                | demo_stock_reset()
+            )
         reset_seconds = time.perf_counter() - started
         report = demo_data_seed(seed=seed, as_of=as_of, scale=scale, reset=reset)
         report.deleted = deleted | report.deleted
         if reset:
             report.seconds = {"reset returns & stock": reset_seconds} | report.seconds
         moment = datetime.combine(as_of, clock_time(0), tzinfo=UTC)
-        for phase, step in (("stock", demo_stock_seed), ("returns", demo_returns_seed)):
+        for phase, step in (
+            ("stock", demo_stock_seed),
+            ("returns", demo_returns_seed),
+            ("warehouse", demo_warehouse_seed),
+        ):
             phase_started = time.perf_counter()
             report.counts |= step(rng=random.Random(f"{seed}:{phase}"), as_of=moment)
             report.seconds[phase] = time.perf_counter() - phase_started

@@ -1,0 +1,37 @@
+"""Store credit: a refund paid as a balance the customer spends later, kept in our database."""
+
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import F
+
+from finance.models import Refund, StoreCreditAccount, StoreCreditEntry
+
+
+@transaction.atomic
+def store_credit_issue(*, refund: Refund) -> StoreCreditEntry:
+    """Credit the refund's amount to its customer's balance in its currency.
+
+    Effects: creates the account on first use; raises its balance with an F() update under the
+    account's row lock and writes one entry with the balance after. A refund is credited at
+    most once (the entry is unique per refund): a second call returns the first entry.
+    """
+    existing = StoreCreditEntry.objects.filter(refund=refund).first()
+    if existing is not None:
+        return existing
+    StoreCreditAccount.objects.get_or_create(
+        customer_id=refund.customer_id, currency=refund.currency
+    )
+    account = StoreCreditAccount.objects.select_for_update().get(
+        customer_id=refund.customer_id, currency=refund.currency
+    )
+    amount = Decimal(refund.amount)
+    StoreCreditAccount.objects.filter(pk=account.pk).update(balance=F("balance") + amount)
+    account.refresh_from_db(fields=["balance"])
+    return StoreCreditEntry.objects.create(
+        account=account,
+        refund=refund,
+        amount=amount,
+        balance_after=account.balance,
+        memo=f"Refund #{refund.pk} for {refund.case}",
+    )

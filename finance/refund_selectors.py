@@ -1,0 +1,77 @@
+"""Reads of refunds for the finance screens. Each selector owns its joins, so the approval
+queue costs the same few queries however many refunds it shows."""
+
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+
+from erp.models import Customer
+from finance.models import Refund, RefundLine, RefundState
+
+QUEUE_LIMIT = 200
+# The tabs of the refunds screen, in the order finance works them.
+QUEUE_STATES = (
+    RefundState.PENDING_APPROVAL,
+    RefundState.ON_HOLD,
+    RefundState.FAILED,
+    RefundState.APPROVED,
+    RefundState.ISSUED,
+    RefundState.REJECTED,
+)
+
+
+def _customer_history(queryset: QuerySet[Refund]) -> QuerySet[Refund]:
+    """Annotate how many return cases the customer opened and refunds they were paid."""
+    cases = (
+        Customer.objects.filter(pk=OuterRef("customer_id"))
+        .annotate(n=Count("return_cases"))
+        .values("n")
+    )
+    paid = (
+        Refund.objects.filter(customer_id=OuterRef("customer_id"), state=RefundState.ISSUED)
+        .values("customer_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    zero = Value(0, output_field=IntegerField())
+    return queryset.annotate(
+        customer_cases=Coalesce(Subquery(cases, output_field=IntegerField()), zero),
+        customer_refunds=Coalesce(Subquery(paid, output_field=IntegerField()), zero),
+    )
+
+
+def _with_evidence(queryset: QuerySet[Refund]) -> QuerySet[Refund]:
+    return _customer_history(
+        queryset.select_related(
+            "case",
+            "case__deciding_rule",
+            "customer",
+            "channel",
+            "requested_by",
+            "approved_by",
+        ).prefetch_related(
+            Prefetch(
+                "lines",
+                queryset=RefundLine.objects.select_related("return_line__order_line__product"),
+            ),
+            "case__photos",
+        )
+    )
+
+
+def refund_queue(*, state: str = RefundState.PENDING_APPROVAL) -> list[Refund]:
+    """Refunds in `state`, oldest first (the ones waiting longest), with their evidence:
+    lines and products, the case's policy rule and photos, the customer's history."""
+    rows = Refund.objects.filter(state=state).order_by("proposed_at", "pk")
+    return list(_with_evidence(rows)[:QUEUE_LIMIT])
+
+
+def refund_counts() -> dict[str, int]:
+    """How many refunds are in each state of the queue's tabs."""
+    counts = dict(
+        Refund.objects.values_list("state").annotate(n=Count("pk")).values_list("state", "n")
+    )
+    return {state: counts.get(state, 0) for state in QUEUE_STATES}
+
+
+def refund_get(*, pk: int) -> Refund:
+    return _with_evidence(Refund.objects.all()).get(pk=pk)

@@ -1,0 +1,290 @@
+"""Reconciliation runs: full (scheduled, chunked by SKU id, resumable) and incremental (the SKUs
+touched by new movements or a new snapshot, within seconds).
+
+A full run plans its chunks once, in SQL, so that each holds about CHUNK_KEYS keys; each chunk
+commits with the run's progress (cursor, keys done), so a worker killed mid-run loses at most
+the chunk it was in, and the task sent again resumes after the cursor with the same result.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from celery import current_app
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from erp.models import Location
+
+from ..models import (
+    ChannelAvailability,
+    ExternalSnapshotHead,
+    ExternalSnapshotLine,
+    ReconciliationRun,
+    ReconciliationVariance,
+    RunKind,
+    RunStatus,
+    StockBalance,
+    StockMovement,
+    VarianceStatus,
+    VarianceTrendPoint,
+)
+from .variances import Slice, variances_compute
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractUser as User
+
+logger = logging.getLogger(__name__)
+
+FULL_TASK = "inventory.tasks.reconciliation_full_run"
+RUN_PERMISSION = "inventory.run_reconciliation"
+CHUNK_KEYS = 5000
+# An incremental run writes a trend point only if the last one is older than this.
+TREND_EVERY = timedelta(minutes=5)
+_WATERMARK_LOCK = 0x7265636F6E  # "recon": one incremental scan of the ledger at a time
+
+Progress = Callable[[ReconciliationRun], None]
+
+
+def _t(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+@transaction.atomic
+def run_full_start(*, actor: User | None = None) -> ReconciliationRun:
+    """Queue a full run.
+
+    Effects: refuses a person without `inventory.run_reconciliation` (PermissionDenied; None
+    is the schedule); returns the run already queued or running if there is one; otherwise
+    creates a queued run and sends its task after commit.
+    """
+    if actor is not None and not actor.has_perm(RUN_PERMISSION):
+        raise PermissionDenied("You may not start reconciliation runs.")
+    active = (
+        ReconciliationRun.objects.select_for_update()
+        .filter(kind=RunKind.FULL, status__in=[RunStatus.QUEUED, RunStatus.RUNNING])
+        .first()
+    )
+    if active is not None:
+        return active
+    run = ReconciliationRun.objects.create(kind=RunKind.FULL, requested_by=actor)
+    transaction.on_commit(lambda: run_send(run_id=run.pk))
+    return run
+
+
+def run_send(*, run_id: int) -> None:
+    """Effects: hands the run to a worker and notes the task id on it. A broker outage only
+    delays the run: the hourly schedule sends every queued or running run again."""
+    try:
+        result = current_app.send_task(
+            FULL_TASK, args=[run_id], queue=getattr(settings, "ERP_RECONCILIATION_QUEUE", None)
+        )
+    except Exception:
+        logger.warning("Could not queue reconciliation run %s; the schedule will", run_id)
+        return
+    ReconciliationRun.objects.filter(pk=run_id, task_id="").update(task_id=result.id or "")
+
+
+def _plan_sql() -> str:
+    return f"""
+WITH k AS (
+    SELECT b.product_id, 'w' AS kind, loc.warehouse_id AS scope
+    FROM {_t(StockBalance)} b JOIN {_t(Location)} loc ON loc.id = b.location_id
+    UNION
+    SELECT l.product_id, 'w', l.warehouse_id
+    FROM {_t(ExternalSnapshotHead)} h JOIN {_t(ExternalSnapshotLine)} l
+      ON l.snapshot_id = h.snapshot_id AND l.warehouse_id = h.warehouse_id
+    UNION
+    SELECT product_id, 'c', channel_id FROM {_t(ChannelAvailability)}
+    UNION
+    SELECT product_id, CASE WHEN bucket = 'ats' THEN 'c' ELSE 'w' END, scope_id
+    FROM {_t(ReconciliationVariance)}
+),
+per_product AS (SELECT product_id, COUNT(*) AS n FROM k GROUP BY product_id),
+cum AS (SELECT product_id, n, SUM(n) OVER (ORDER BY product_id) AS c FROM per_product)
+SELECT MIN(product_id), MAX(product_id), SUM(n)::bigint
+FROM cum GROUP BY (c::bigint - 1) / %s::bigint ORDER BY 1"""
+
+
+def run_full_execute(
+    *,
+    run_id: int,
+    now: datetime | None = None,
+    progress: Progress | None = None,
+    between_chunks: Callable[[ReconciliationRun], None] | None = None,
+) -> ReconciliationRun:
+    """Run (or resume) a full run chunk by chunk.
+
+    Effects: marks the run running and plans it on first start (the chunks and keys total);
+    then, for each chunk after the cursor, in one transaction: computes its variances and
+    exceptions and advances the cursor, keys done and counts. At the end writes one trend
+    point per source and marks it succeeded with its duration. Another worker already on the
+    run (its row locked) makes this one return at once. An error marks it failed, keeping
+    the cursor, so the task sent again resumes. `progress` is called after each chunk;
+    `between_chunks` too (tests use it to interrupt a run).
+    """
+    with transaction.atomic():
+        run = (
+            ReconciliationRun.objects.select_for_update(skip_locked=True).filter(pk=run_id).first()
+        )
+        if run is None or run.status == RunStatus.SUCCEEDED:
+            return run or ReconciliationRun.objects.get(pk=run_id)
+        if not run.plan:
+            with connection.cursor() as cursor:
+                cursor.execute(_plan_sql(), [CHUNK_KEYS])
+                run.plan = [[lo, hi, int(n)] for lo, hi, n in cursor.fetchall()]
+            run.keys_total = sum(n for _, _, n in run.plan)
+            run.started_at = timezone.now()
+        run.status = RunStatus.RUNNING
+        run.error = ""
+        run.save()
+    if progress:
+        progress(run)
+    try:
+        for lo, hi, keys in run.plan:
+            if hi <= run.cursor:
+                continue
+            with transaction.atomic():
+                run = (
+                    ReconciliationRun.objects.select_for_update(skip_locked=True)
+                    .filter(pk=run_id)
+                    .first()
+                )
+                if run is None or hi <= run.cursor:
+                    return ReconciliationRun.objects.get(pk=run_id)
+                result = variances_compute(part=Slice(lo=lo, hi=hi), run_id=run.pk, now=now)
+                run.cursor = hi
+                run.keys_done += keys
+                run.exceptions_opened += result.opened
+                run.exceptions_resolved += result.resolved
+                run.save(
+                    update_fields=[
+                        "cursor",
+                        "keys_done",
+                        "exceptions_opened",
+                        "exceptions_resolved",
+                    ]
+                )
+            if progress:
+                progress(run)
+            if between_chunks:
+                between_chunks(run)
+    except Exception as error:
+        ReconciliationRun.objects.filter(pk=run_id).update(
+            status=RunStatus.FAILED, error=f"{type(error).__name__}: {error}"[:2000]
+        )
+        raise
+    with transaction.atomic():
+        run = ReconciliationRun.objects.select_for_update().get(pk=run_id)
+        _finish(run, now=now)
+    if progress:
+        progress(run)
+    return run
+
+
+def _finish(run: ReconciliationRun, *, now: datetime | None) -> None:
+    """Counts, trend points and the outcome of a run (its row locked)."""
+    scope = ReconciliationVariance.objects.exclude(status=VarianceStatus.MATCHED)
+    if run.kind == RunKind.INCREMENTAL:
+        scope = scope.filter(product_id__in=run.product_ids)
+    run.variances = scope.count()
+    run.unexplained = scope.filter(status=VarianceStatus.OVER_TOLERANCE).count()
+    run.status = RunStatus.SUCCEEDED
+    run.finished_at = timezone.now()
+    run.keys_done = max(run.keys_done, run.keys_total)
+    run.save()
+    at = now or run.finished_at
+    latest = VarianceTrendPoint.objects.order_by("-at").values_list("at", flat=True).first()
+    if run.kind == RunKind.FULL or latest is None or latest < at - TREND_EVERY:
+        trend_record(run=run, at=at)
+
+
+def trend_record(*, run: ReconciliationRun, at: datetime) -> None:
+    """Effects: one trend point per source from the current variances (one statement)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Every source with a snapshot gets a point, zero included, so the chart shows a
+            # variance appear and clear.
+            f"""INSERT INTO {_t(VarianceTrendPoint)} (source, run_id, at, keys, variance_units,
+                    unexplained_units, unexplained_value, over_tolerance)
+                SELECT s.source, %s, %s, COUNT(v.id) FILTER (WHERE v.status <> %s),
+                       COALESCE(SUM(ABS(v.difference)), 0), COALESCE(SUM(ABS(v.unexplained)), 0),
+                       COALESCE(SUM(v.unexplained_value), 0),
+                       COUNT(v.id) FILTER (WHERE v.status = %s)
+                FROM (SELECT DISTINCT source FROM {_t(ExternalSnapshotHead)}
+                      UNION SELECT DISTINCT source FROM {_t(ReconciliationVariance)}) s
+                LEFT JOIN {_t(ReconciliationVariance)} v ON v.source = s.source
+                GROUP BY s.source""",
+            [run.pk, at, VarianceStatus.MATCHED, VarianceStatus.OVER_TOLERANCE],
+        )
+
+
+@transaction.atomic
+def run_incremental(
+    *, product_ids: Iterable[int] | None = None, now: datetime | None = None
+) -> ReconciliationRun | None:
+    """Reconcile the SKUs given, or those moved since the last incremental run.
+
+    Effects: without SKUs, reads the movements after the last run's watermark (one scan at a
+    time, by advisory lock; None if another is scanning or nothing moved). Then computes the
+    SKUs' variances and exceptions in one transaction and records the run with its counts.
+    A movement committed late under a lower id than the watermark is picked up by the next
+    full run.
+    """
+    if connection.vendor != "postgresql":
+        raise ValidationError("Reconciliation runs need PostgreSQL.", code="needs_postgresql")
+    watermark = None
+    if product_ids is None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_WATERMARK_LOCK])
+            if not cursor.fetchone()[0]:
+                return None
+            since = (
+                ReconciliationRun.objects.filter(kind=RunKind.INCREMENTAL)
+                .order_by("-movement_watermark")
+                .values_list("movement_watermark", flat=True)
+                .first()
+            )
+            if since is None:
+                # The first scan starts at the ledger's end: the full run covers the past.
+                cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {_t(StockMovement)}")
+                since = cursor.fetchone()[0]
+                ReconciliationRun.objects.create(
+                    kind=RunKind.INCREMENTAL,
+                    status=RunStatus.SUCCEEDED,
+                    movement_watermark=since,
+                    started_at=timezone.now(),
+                    finished_at=timezone.now(),
+                )
+                return None
+            cursor.execute(
+                f"SELECT array_agg(DISTINCT product_id), MAX(id) FROM {_t(StockMovement)} "
+                "WHERE id > %s",
+                [since],
+            )
+            ids, watermark = cursor.fetchone()
+        if not ids:
+            return None
+        product_ids = ids
+    ids = sorted(set(product_ids))
+    if not ids:
+        return None
+    run = ReconciliationRun.objects.create(
+        kind=RunKind.INCREMENTAL,
+        status=RunStatus.RUNNING,
+        started_at=timezone.now(),
+        product_ids=ids,
+        keys_total=len(ids),
+        movement_watermark=watermark or 0,
+    )
+    result = variances_compute(part=Slice(ids=tuple(ids)), run_id=run.pk, now=now)
+    run.keys_done = len(ids)
+    run.exceptions_opened = result.opened
+    run.exceptions_resolved = result.resolved
+    _finish(run, now=now)
+    return run

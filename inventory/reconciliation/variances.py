@@ -1,0 +1,591 @@
+"""Computing variances set-based in PostgreSQL, keeping their exceptions in step, and the
+manager's correction.
+
+One statement compares a slice of SKUs (an id range for a full run's chunk, or a list for an
+incremental run) against every external view: it reads the balances, the newest snapshot per
+(source, warehouse) plus newer partial reports, the movements after each snapshot's taken_at,
+and upserts one variance row per key with a difference (or one already on file). No Python
+loop touches a key; exceptions are opened and resolved for the few rows that cross tolerance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from erp.models import ExceptionCase, Location, OutboxMessage, Product, Warehouse
+from erp.models.exceptions import ACTIVE_STATES, ExceptionKind, SubjectType
+from erp.services import exception_open
+
+from ..models import (
+    Bucket,
+    CauseType,
+    ChannelAvailability,
+    ExternalSnapshot,
+    ExternalSnapshotHead,
+    ExternalSnapshotLine,
+    ReconciliationTolerance,
+    ReconciliationVariance,
+    SnapshotScope,
+    SnapshotSource,
+    StockBalance,
+    StockMovement,
+    StockState,
+    VarianceCorrection,
+    VarianceStatus,
+)
+from .buckets import PHYSICAL_STATES
+from .explanations import evidence_summary, split_sql
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractUser as User
+
+S = StockState
+AVAILABILITY_TOPIC = "availability.changed"
+ACCEPT_PERMISSION = "inventory.accept_variance"
+DEFAULT_DISPOSITION_SLA = timedelta(hours=24)
+
+
+def disposition_sla() -> timedelta:
+    hours = getattr(settings, "RECONCILIATION_3PL_DISPOSITION_SLA_HOURS", None)
+    return timedelta(hours=hours) if hours is not None else DEFAULT_DISPOSITION_SLA
+
+
+def _t(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+@dataclass(frozen=True)
+class Slice:
+    """Which SKUs a statement covers: an id range (full run chunk) or a list (incremental)."""
+
+    lo: int | None = None
+    hi: int | None = None
+    ids: tuple[int, ...] | None = None
+
+    def where(self, column: str) -> str:
+        if self.ids is not None:
+            return f"{column} = ANY(%(ids)s)"
+        return f"{column} BETWEEN %(lo)s AND %(hi)s"
+
+    def q(self, field: str) -> Q:
+        if self.ids is not None:
+            return Q(**{f"{field}__in": self.ids})
+        return Q(**{f"{field}__gte": self.lo, f"{field}__lte": self.hi})
+
+    def params(self) -> dict:
+        if self.ids is not None:
+            return {"ids": list(self.ids)}
+        return {"lo": self.lo, "hi": self.hi}
+
+
+# Σ over bucket states of movements into, minus out of, the key's warehouse.
+def _net_into(states_param: str) -> str:
+    return (
+        f"SUM(CASE WHEN tl.warehouse_id = k.warehouse_id AND m.to_state = ANY({states_param}) "
+        "THEN m.qty ELSE 0 END) "
+        f"- SUM(CASE WHEN fl.warehouse_id = k.warehouse_id AND m.from_state = ANY({states_param}) "
+        "THEN m.qty ELSE 0 END)"
+    )
+
+
+_TOLERANCE_JOIN = f"""
+LEFT JOIN LATERAL (
+    SELECT t.units, t.percent, t.value FROM {_t(ReconciliationTolerance)} t
+    WHERE (t.source = f.source OR t.source = '')
+      AND (t.category_id = p.category_id OR t.category_id IS NULL)
+    ORDER BY (t.source <> '')::int * 2 + (t.category_id IS NOT NULL)::int DESC
+    LIMIT 1
+) tol ON true"""
+
+_STATUS = """CASE
+    WHEN f.difference = 0 THEN 'matched'
+    WHEN f.unexplained = 0 THEN 'explained'
+    WHEN ABS(f.unexplained) > COALESCE(tol.units, 0)
+     AND ABS(f.unexplained) * 100 > COALESCE(tol.percent, 0) * GREATEST(f.erp_qty, 0)
+     AND ABS(f.unexplained) * p.unit_cost > COALESCE(tol.value, 0) THEN 'over_tolerance'
+    ELSE 'within_tolerance' END"""
+
+_COLUMNS = (
+    "source, bucket, product_id, scope_id, warehouse_id, channel_id, snapshot_id, taken_at, "
+    "erp_qty, external_qty, difference, after_snapshot, pending_disposition, in_transit, "
+    "unacknowledged, explained, unexplained, unit_cost, unexplained_value, status, "
+    "unexplained_since, computed_at, run_id"
+)
+
+_UPSERT = f"""
+ON CONFLICT (source, bucket, product_id, scope_id) DO UPDATE SET
+    warehouse_id = EXCLUDED.warehouse_id, channel_id = EXCLUDED.channel_id,
+    snapshot_id = EXCLUDED.snapshot_id, taken_at = EXCLUDED.taken_at,
+    erp_qty = EXCLUDED.erp_qty, external_qty = EXCLUDED.external_qty,
+    difference = EXCLUDED.difference, after_snapshot = EXCLUDED.after_snapshot,
+    pending_disposition = EXCLUDED.pending_disposition, in_transit = EXCLUDED.in_transit,
+    unacknowledged = EXCLUDED.unacknowledged, explained = EXCLUDED.explained,
+    unexplained = EXCLUDED.unexplained, unit_cost = EXCLUDED.unit_cost,
+    unexplained_value = EXCLUDED.unexplained_value, status = EXCLUDED.status,
+    unexplained_since = CASE WHEN EXCLUDED.unexplained = 0 THEN NULL
+        ELSE COALESCE({_t(ReconciliationVariance)}.unexplained_since, EXCLUDED.unexplained_since)
+        END,
+    computed_at = EXCLUDED.computed_at, run_id = EXCLUDED.run_id"""
+
+
+def _stock_sql(part: Slice) -> str:
+    """Warehouse keys (3PL, WMS and marketplace snapshots) of one slice of SKUs."""
+    components = ["d.after_snapshot", "d.pending_disposition", "d.in_transit"]
+    return f"""
+WITH heads AS (
+    SELECT h.source, h.warehouse_id, h.snapshot_id, h.taken_at,
+           s.reports_on_hand, s.reports_sellable
+    FROM {_t(ExternalSnapshotHead)} h JOIN {_t(ExternalSnapshot)} s ON s.id = h.snapshot_id
+),
+ext_all AS (
+    SELECT h.source, l.product_id, l.warehouse_id, h.snapshot_id, h.taken_at,
+           SUM(l.on_hand) AS on_hand, SUM(l.sellable) AS sellable
+    FROM heads h JOIN {_t(ExternalSnapshotLine)} l
+      ON l.snapshot_id = h.snapshot_id AND l.warehouse_id = h.warehouse_id
+    WHERE {part.where("l.product_id")}
+    GROUP BY 1, 2, 3, 4, 5
+    UNION ALL
+    SELECT s.source, l.product_id, l.warehouse_id, s.id, s.taken_at,
+           SUM(l.on_hand), SUM(l.sellable)
+    FROM {_t(ExternalSnapshotLine)} l
+    JOIN {_t(ExternalSnapshot)} s ON s.id = l.snapshot_id AND s.scope = '{SnapshotScope.PARTIAL}'
+    LEFT JOIN heads h ON h.source = s.source AND h.warehouse_id = l.warehouse_id
+    WHERE {part.where("l.product_id")} AND (h.taken_at IS NULL OR s.taken_at > h.taken_at)
+    GROUP BY 1, 2, 3, 4, 5
+),
+ext AS (
+    SELECT DISTINCT ON (source, product_id, warehouse_id) *
+    FROM ext_all ORDER BY source, product_id, warehouse_id, taken_at DESC, snapshot_id DESC
+),
+erp AS (
+    SELECT b.product_id, loc.warehouse_id,
+           SUM(b.qty) FILTER (WHERE b.state = 'available') AS sellable,
+           SUM(b.qty) FILTER (WHERE b.state = ANY(%(physical)s)) AS on_hand,
+           SUM(b.qty) FILTER (WHERE b.state = 'received_pending_inspection') AS pending,
+           SUM(b.qty) FILTER (WHERE b.state = 'in_transit_return') AS in_transit
+    FROM {_t(StockBalance)} b JOIN {_t(Location)} loc ON loc.id = b.location_id
+    WHERE {part.where("b.product_id")}
+      AND loc.warehouse_id IN (SELECT warehouse_id FROM heads UNION SELECT warehouse_id FROM ext)
+    GROUP BY 1, 2
+),
+keys AS (
+    SELECT x.source, x.product_id, x.warehouse_id, x.snapshot_id, x.taken_at,
+           x.on_hand AS ext_on_hand, x.sellable AS ext_sellable
+    FROM ext x
+    UNION ALL
+    SELECT h.source, e.product_id, e.warehouse_id, h.snapshot_id, h.taken_at,
+           CASE WHEN h.reports_on_hand THEN 0 END, CASE WHEN h.reports_sellable THEN 0 END
+    FROM erp e JOIN heads h ON h.warehouse_id = e.warehouse_id
+    WHERE NOT EXISTS (
+        SELECT 1 FROM ext x WHERE x.source = h.source AND x.product_id = e.product_id
+          AND x.warehouse_id = e.warehouse_id)
+),
+post AS (
+    SELECT k.source, k.product_id, k.warehouse_id,
+           {_net_into("%(sellable)s")} AS sellable,
+           {_net_into("%(physical)s")} AS on_hand
+    FROM keys k
+    JOIN {_t(StockMovement)} m ON m.product_id = k.product_id AND m.occurred_at > k.taken_at
+    LEFT JOIN {_t(Location)} tl ON tl.id = m.to_location_id
+    LEFT JOIN {_t(Location)} fl ON fl.id = m.from_location_id
+    WHERE tl.warehouse_id = k.warehouse_id OR fl.warehouse_id = k.warehouse_id
+    GROUP BY 1, 2, 3
+),
+cmp AS (
+    SELECT k.source, '{Bucket.SELLABLE}' AS bucket, k.product_id, k.warehouse_id,
+           k.snapshot_id, k.taken_at, COALESCE(e.sellable, 0) AS erp_qty,
+           k.ext_sellable AS ext_qty, -COALESCE(p.sellable, 0) AS after_snapshot,
+           COALESCE(e.pending, 0) AS pending_disposition,
+           COALESCE(e.in_transit, 0) AS in_transit
+    FROM keys k
+    LEFT JOIN erp e ON e.product_id = k.product_id AND e.warehouse_id = k.warehouse_id
+    LEFT JOIN post p ON p.source = k.source AND p.product_id = k.product_id
+        AND p.warehouse_id = k.warehouse_id
+    WHERE k.ext_sellable IS NOT NULL
+    UNION ALL
+    SELECT k.source, '{Bucket.ON_HAND}', k.product_id, k.warehouse_id, k.snapshot_id,
+           k.taken_at, COALESCE(e.on_hand, 0), k.ext_on_hand, -COALESCE(p.on_hand, 0), 0,
+           COALESCE(e.in_transit, 0)
+    FROM keys k
+    LEFT JOIN erp e ON e.product_id = k.product_id AND e.warehouse_id = k.warehouse_id
+    LEFT JOIN post p ON p.source = k.source AND p.product_id = k.product_id
+        AND p.warehouse_id = k.warehouse_id
+    WHERE k.ext_on_hand IS NOT NULL
+),
+diff AS (SELECT c.*, c.ext_qty - c.erp_qty AS difference FROM cmp c),
+f AS (
+    SELECT d.*, d.difference - {split_sql("d.difference", components)} AS unexplained
+    FROM diff d
+)
+INSERT INTO {_t(ReconciliationVariance)} ({_COLUMNS})
+SELECT f.source, f.bucket, f.product_id, f.warehouse_id, f.warehouse_id, NULL, f.snapshot_id,
+       f.taken_at, f.erp_qty, f.ext_qty, f.difference, f.after_snapshot,
+       f.pending_disposition, f.in_transit, 0, f.difference - f.unexplained, f.unexplained,
+       p.unit_cost, ABS(f.unexplained) * p.unit_cost, {_STATUS},
+       CASE WHEN f.unexplained <> 0 THEN %(now)s END, %(now)s, %(run)s
+FROM f JOIN {_t(Product)} p ON p.id = f.product_id
+{_TOLERANCE_JOIN}
+WHERE f.difference <> 0 OR f.pending_disposition <> 0 OR EXISTS (
+    SELECT 1 FROM {_t(ReconciliationVariance)} v
+    WHERE v.source = f.source AND v.bucket = f.bucket AND v.product_id = f.product_id
+      AND v.scope_id = f.warehouse_id)
+{_UPSERT}"""
+
+
+def _ats_sql(part: Slice) -> str:
+    """Channel keys: our ATS against the figure the channel last acknowledged (the ATS of
+    version `last_pushed_version`, recorded by `inventory.availability_sync`). A push still in
+    the outbox (not dead-lettered) explains the difference; a dead letter does not."""
+    return f"""
+WITH in_flight AS (
+    SELECT DISTINCT om.ordering_key FROM {_t(OutboxMessage)} om
+    WHERE om.topic = '{AVAILABILITY_TOPIC}' AND om.dispatched_at IS NULL
+      AND om.dead_lettered_at IS NULL
+),
+av AS (
+    SELECT ca.product_id, ca.channel_id, ca.ats, ca.version,
+           ca.last_pushed_version AS ack_version,
+           EXISTS (SELECT 1 FROM in_flight i
+                   WHERE i.ordering_key = 'availability:' || ca.channel_id || ':' || ca.product_id)
+               AS pushing
+    FROM {_t(ChannelAvailability)} ca
+    WHERE {part.where("ca.product_id")}
+      -- A channel that never acknowledged a push takes none: there is nothing to compare.
+      AND EXISTS (SELECT 1 FROM {_t(ChannelAvailability)} acked
+                  WHERE acked.channel_id = ca.channel_id AND acked.last_pushed_version > 0)
+),
+cmp AS (
+    SELECT av.*, COALESCE((ack.payload ->> 'ats')::bigint, 0) AS ext_qty,
+           COALESCE((ack.payload ->> 'ats')::bigint, 0) - av.ats AS difference
+    FROM av LEFT JOIN {_t(OutboxMessage)} ack ON av.ack_version > 0 AND ack.dedupe_key =
+        '{AVAILABILITY_TOPIC}:' || av.channel_id || ':' || av.product_id || ':' || av.ack_version
+),
+f AS (
+    SELECT '{SnapshotSource.STOREFRONT}'::varchar AS source, cmp.*, cmp.ats AS erp_qty,
+           CASE WHEN cmp.pushing AND cmp.version > cmp.ack_version THEN cmp.difference
+                ELSE 0 END AS unacknowledged,
+           CASE WHEN cmp.pushing AND cmp.version > cmp.ack_version THEN 0
+                ELSE cmp.difference END AS unexplained
+    FROM cmp
+)
+INSERT INTO {_t(ReconciliationVariance)} ({_COLUMNS})
+SELECT f.source, '{Bucket.ATS}', f.product_id, f.channel_id, NULL, f.channel_id, NULL,
+       %(now)s, f.erp_qty, f.ext_qty, f.difference, 0, 0, 0, f.unacknowledged,
+       f.difference - f.unexplained, f.unexplained, p.unit_cost,
+       ABS(f.unexplained) * p.unit_cost, {_STATUS},
+       CASE WHEN f.unexplained <> 0 THEN %(now)s END, %(now)s, %(run)s
+FROM f JOIN {_t(Product)} p ON p.id = f.product_id
+{_TOLERANCE_JOIN}
+WHERE f.difference <> 0 OR EXISTS (
+    SELECT 1 FROM {_t(ReconciliationVariance)} v
+    WHERE v.source = f.source AND v.bucket = '{Bucket.ATS}' AND v.product_id = f.product_id
+      AND v.scope_id = f.channel_id)
+{_UPSERT}"""
+
+
+def _stale_sql(part: Slice) -> str:
+    """Rows of the slice this run did not produce compare with nothing any more (the
+    snapshot moved on, the stock and the report are both gone): they clear."""
+    return f"""
+UPDATE {_t(ReconciliationVariance)} SET
+    erp_qty = 0, external_qty = 0, difference = 0, after_snapshot = 0,
+    pending_disposition = 0, in_transit = 0, unacknowledged = 0, explained = 0,
+    unexplained = 0, unexplained_value = 0, status = '{VarianceStatus.MATCHED}',
+    unexplained_since = NULL, computed_at = %(now)s, run_id = %(run)s
+WHERE {part.where("product_id")} AND run_id IS DISTINCT FROM %(run)s
+  AND status <> '{VarianceStatus.MATCHED}'"""
+
+
+def _prepared(cursor, sql: str, params: dict) -> int:
+    """Execute as a server-side prepared statement: planning these statements costs more
+    than running them for a few SKUs, and a worker's connection runs them again and again.
+    Returns the rows affected."""
+    with connection.wrap_database_errors:
+        cursor.cursor.execute(sql, params, prepare=True)
+    return cursor.cursor.rowcount
+
+
+@dataclass(frozen=True)
+class SliceResult:
+    keys: int
+    opened: int
+    resolved: int
+
+
+def variances_compute(*, part: Slice, run_id: int, now: datetime | None = None) -> SliceResult:
+    """Compare one slice of SKUs with every external view and keep exceptions in step.
+
+    Effects: upserts the slice's variance rows (stock keys and channel ATS keys), clears the
+    rows nothing compares any more, opens a `reconciliation_variance` exception with the
+    evidence for each row over tolerance without one, resolves the exceptions of rows back
+    within tolerance, and does the same for `late_3pl_disposition`. Returns the number of
+    keys written and the exceptions opened / resolved.
+    """
+    if connection.vendor != "postgresql":
+        raise ValidationError("Reconciliation runs need PostgreSQL.", code="needs_postgresql")
+    now = now or timezone.now()
+    params = {
+        **part.params(),
+        "now": now,
+        "run": run_id,
+        "physical": sorted(PHYSICAL_STATES),
+        "sellable": [S.AVAILABLE],
+    }
+    with connection.cursor() as cursor:
+        # The statements are prepared once per connection; a generic plan serves every
+        # slice, so a run of a few SKUs is not mostly planning.
+        if part.ids is not None:
+            cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        keys = _prepared(cursor, _stock_sql(part), params)
+        keys += _prepared(cursor, _ats_sql(part), params)
+        _prepared(cursor, _stale_sql(part), params)
+    opened, resolved = _exceptions_sync(part, now=now)
+    late_opened, late_resolved = late_dispositions_sync(part=part, now=now)
+    return SliceResult(keys, opened + late_opened, resolved + late_resolved)
+
+
+def _exceptions_sync(part: Slice, *, now: datetime) -> tuple[int, int]:
+    """Open an exception for each row of the slice over tolerance without one; resolve the
+    exception of each row no longer over tolerance. The row remembers its exception, so a
+    person who dismisses one is not asked again until the variance clears and returns."""
+    in_slice = ReconciliationVariance.objects.filter(part.q("product_id"))
+    over = list(
+        in_slice.filter(status=VarianceStatus.OVER_TOLERANCE, exception__isnull=True)
+        .select_related("product", "warehouse", "channel")
+        .order_by("pk")
+    )
+    for variance in over:
+        exception = exception_open(
+            kind=ExceptionKind.RECONCILIATION_VARIANCE,
+            subject_type=SubjectType.VARIANCE,
+            subject_id=variance.pk,
+            subject_label=variance_label(variance),
+            summary=(
+                f"{variance.unexplained:+d} unexplained "
+                f"({variance.get_bucket_display().lower()}, {variance.get_source_display()})"
+            )[:200],
+            details=(
+                f"We hold {variance.erp_qty}, {variance.get_source_display()} reports "
+                f"{variance.external_qty}; in-flight events explain {variance.explained}."
+            ),
+            evidence=evidence_summary(variance),
+            product=variance.product,
+        )
+        ReconciliationVariance.objects.filter(pk=variance.pk).update(exception=exception)
+    cleared = list(
+        in_slice.exclude(status=VarianceStatus.OVER_TOLERANCE)
+        .filter(exception__isnull=False)
+        .values_list("pk", "exception_id")
+    )
+    resolved = _exceptions_clear(
+        kind=ExceptionKind.RECONCILIATION_VARIANCE,
+        subject_type=SubjectType.VARIANCE,
+        subject_ids=[str(pk) for pk, _ in cleared],
+        reason="The variance cleared: it is matched, explained or within tolerance again.",
+        now=now,
+    )
+    if cleared:
+        ReconciliationVariance.objects.filter(pk__in=[pk for pk, _ in cleared]).update(
+            exception=None
+        )
+    return len(over), resolved
+
+
+def _exceptions_clear(
+    *, kind: str, subject_type: str, subject_ids: list[str], reason: str, now: datetime
+) -> int:
+    """Resolve, as the system, the active exceptions of `kind` on these subjects that this
+    module opened. `erp.services.exception_resolve` needs a person holding
+    `manage_exceptions`; a variance that clears by itself has none, so the transition is
+    taken here the way `exceptions_escalate_overdue` takes its own."""
+    if not subject_ids:
+        return 0
+    rows = list(
+        ExceptionCase.objects.select_for_update()
+        .filter(
+            kind=kind,
+            subject_type=subject_type,
+            subject_id__in=subject_ids,
+            state__in=ACTIVE_STATES,
+            evidence__detector="reconciliation",
+        )
+        .order_by("pk")
+    )
+    for exception in rows:
+        exception.resolve(by=None, at=now, reason=reason)
+        exception._history_user = None
+        exception._change_reason = reason
+        exception.save()
+    return len(rows)
+
+
+def variance_label(variance: ReconciliationVariance) -> str:
+    where = variance.channel or variance.warehouse
+    return f"{variance.product.sku} @ {where} ({variance.get_bucket_display().lower()})"[:200]
+
+
+# --- Late 3PL dispositions ---------------------------------------------------------------------
+
+
+def _late_sql(part: Slice) -> str:
+    """(product, warehouse, pending qty, oldest pending receipt) at 3PL warehouses: the
+    pending units are the newest receipts into `received_pending_inspection` (first in,
+    first inspected), so the oldest still pending is the receipt at which the running total
+    from the newest back reaches the pending quantity."""
+    return f"""
+WITH pend AS (
+    SELECT b.product_id, loc.warehouse_id, SUM(b.qty) AS qty
+    FROM {_t(StockBalance)} b
+    JOIN {_t(Location)} loc ON loc.id = b.location_id
+    JOIN {_t(Warehouse)} w ON w.id = loc.warehouse_id AND w.operator = '3pl'
+    WHERE b.state = 'received_pending_inspection' AND b.qty > 0
+      AND {part.where("b.product_id")}
+    GROUP BY 1, 2
+),
+ins AS (
+    SELECT p.product_id, p.warehouse_id, p.qty, m.occurred_at,
+           SUM(m.qty) OVER (PARTITION BY p.product_id, p.warehouse_id
+                            ORDER BY m.occurred_at DESC, m.id DESC) AS newest_total
+    FROM pend p
+    JOIN {_t(StockMovement)} m ON m.product_id = p.product_id
+        AND m.to_state = 'received_pending_inspection'
+    JOIN {_t(Location)} tl ON tl.id = m.to_location_id AND tl.warehouse_id = p.warehouse_id
+)
+SELECT product_id, warehouse_id, qty,
+       COALESCE(MAX(occurred_at) FILTER (WHERE newest_total >= qty), MIN(occurred_at))
+FROM ins GROUP BY 1, 2, 3"""
+
+
+def late_dispositions_sync(*, part: Slice, now: datetime | None = None) -> tuple[int, int]:
+    """Effects: opens a `late_3pl_disposition` exception per SKU whose units a 3PL received
+    longer than the SLA ago without reporting their disposition (evidence: warehouses,
+    quantities, oldest receipt); resolves the ones this module opened for SKUs of the slice
+    that have none late any more. Returns (opened, resolved)."""
+    now = now or timezone.now()
+    cutoff = now - disposition_sla()
+    with connection.cursor() as cursor:
+        _prepared(cursor, _late_sql(part), part.params())
+        pending = cursor.fetchall()
+    late: dict[int, list[dict]] = {}
+    for product_id, warehouse_id, qty, oldest in pending:
+        if oldest is not None and oldest < cutoff:
+            late.setdefault(product_id, []).append(
+                {"warehouse_id": warehouse_id, "qty": int(qty), "oldest": oldest.isoformat()}
+            )
+    opened = 0
+    if late:
+        products = Product.objects.in_bulk(list(late))
+        active = set(
+            ExceptionCase.objects.filter(
+                kind=ExceptionKind.LATE_3PL_DISPOSITION,
+                subject_type=SubjectType.PRODUCT,
+                subject_id__in=[str(pk) for pk in late],
+                state__in=ACTIVE_STATES,
+            ).values_list("subject_id", flat=True)
+        )
+        for product_id, where in sorted(late.items()):
+            if str(product_id) in active:
+                continue
+            units = sum(w["qty"] for w in where)
+            exception_open(
+                kind=ExceptionKind.LATE_3PL_DISPOSITION,
+                subject_type=SubjectType.PRODUCT,
+                subject_id=product_id,
+                subject_label=products[product_id].sku,
+                summary=f"{units} unit(s) received by a 3PL with no disposition reported",
+                details=(
+                    f"The 3PL received them more than {disposition_sla()} ago; until it "
+                    "reports their disposition they are kept out of ATS."
+                ),
+                evidence={"detector": "reconciliation", "pending": where},
+                product=products[product_id],
+            )
+            opened += 1
+    in_slice = (
+        ExceptionCase.objects.filter(
+            kind=ExceptionKind.LATE_3PL_DISPOSITION,
+            subject_type=SubjectType.PRODUCT,
+            state__in=ACTIVE_STATES,
+            evidence__detector="reconciliation",
+        )
+        .filter(part.q("product_id"))
+        .values_list("subject_id", flat=True)
+    )
+    resolved = _exceptions_clear(
+        kind=ExceptionKind.LATE_3PL_DISPOSITION,
+        subject_type=SubjectType.PRODUCT,
+        subject_ids=[pk for pk in in_slice if int(pk) not in late],
+        reason="The 3PL reported the disposition of every late unit.",
+        now=now,
+    )
+    return opened, resolved
+
+
+# --- Corrections -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def variance_accept(*, variance_id: int, actor: User, reason: str) -> VarianceCorrection:
+    """Accept the external figure: post the unexplained units as a stock adjustment.
+
+    Effects: refuses without `inventory.accept_variance` (PermissionDenied), without a
+    reason, for a channel ATS variance (fix the push instead) or one with nothing
+    unexplained (ValidationError); locks the variance and posts, through
+    `inventory.services.stock_adjust`, an adjustment of the unexplained units into (or out
+    of) available stock at the warehouse's first stock location, caused by the variance
+    (cause `snapshot_correction`, id = the variance's); records the correction. The next run
+    sees the adjusted balance and clears the variance and its exception.
+    """
+    from inventory import services
+
+    if not actor.has_perm(ACCEPT_PERMISSION):
+        raise PermissionDenied("You may not accept reconciliation variances.")
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the external figure is right."})
+    variance = ReconciliationVariance.objects.select_for_update().get(pk=variance_id)
+    if variance.bucket == Bucket.ATS:
+        raise ValidationError(
+            "A channel ATS variance is corrected by pushing availability again, not by "
+            "adjusting stock."
+        )
+    if variance.unexplained == 0:
+        raise ValidationError("Nothing is unexplained in this variance: nothing to correct.")
+    location = (
+        Location.objects.filter(
+            warehouse_id=variance.warehouse_id, kind=Location.Kind.STOCK, is_active=True
+        )
+        .order_by("code")
+        .first()
+    )
+    if location is None:
+        raise ValidationError(f"{variance.warehouse} has no active stock location to adjust.")
+    key = f"variance-accept:{variance.pk}:{variance.computed_at.isoformat()}"
+    services.stock_adjust(
+        product_id=variance.product_id,
+        location_id=location.pk,
+        state=S.AVAILABLE,
+        qty_delta=int(variance.unexplained),
+        reason=f"Reconciliation variance #{variance.pk} accepted: {reason}",
+        actor=actor,
+        idempotency_key=key,
+        cause_type=CauseType.SNAPSHOT_CORRECTION,
+        cause_id=str(variance.pk),
+    )
+    return VarianceCorrection.objects.create(
+        variance=variance,
+        qty_delta=variance.unexplained,
+        location=location,
+        state=S.AVAILABLE,
+        reason=reason,
+        accepted_by=actor,
+        idempotency_key=key,
+    )

@@ -1,0 +1,413 @@
+"""Shopify's returns lifecycle and refunds → our return cases.
+
+Registered as inbox handlers in `ReturnsConfig.ready()`. A Shopify return request opens a case
+through the same service and policy as the CS screen; the channel's later decisions are
+applied when our workflow allows them and always recorded on the case's timeline.
+
+Decisions taken here (README of the behaviour):
+- approve → authorize, decline → reject, cancel → cancel, when the case is still in a state
+  that allows it; otherwise the event is recorded with why nothing changed (our policy may
+  already have authorized it; a parcel on its way cannot be cancelled).
+- close is recorded only: Shopify closes a return once it is refunded, but our case closes
+  after the warehouse has inspected what came back, never on the channel's word.
+- reopen is recorded only, for the agent to see.
+- refunds/create is recorded on the case as a channel-issued refund; no money moves here.
+- An event about a return we have not seen yet (e.g. approve arriving before request) is
+  retried by the inbox with backoff until the request has been applied.
+"""
+
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, Permission
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django_fsm import TransitionNotAllowed
+
+from erp.adapters.shopify import (
+    REVERSE_DELIVERY_TOPIC,
+    ShopifyRefund,
+    ShopifyReturn,
+    ShopifyReverseDelivery,
+)
+from erp.models import Channel, InboundEvent, OrderLine, ReasonCode, ReasonCodeMapping, SalesOrder
+from erp.models.exceptions import ExceptionKind
+from erp.models.inbox import InboundSource
+from erp.services.inbox import InboundEventParked
+from erp.services.master_data import platform_reason_map
+
+from . import services
+from .models import (
+    ChannelReturn,
+    ClaimedCondition,
+    ExternalEventKind,
+    Resolution,
+    ReturnCase,
+    ReturnCaseEvent,
+    ReturnState,
+    Source,
+)
+from .models.cases import CANCELLABLE_STATES, VOID_STATES
+
+SOURCE = InboundSource.SHOPIFY
+CREATE_PERMISSION = ("returns", "add_returncase")
+# What the customer's stated reason says about the item's condition; Shopify sends no
+# condition of its own.
+CONDITION_BY_REASON = {
+    "DEFECTIVE_OR_DAMAGED": ClaimedCondition.DEFECTIVE,
+    "DAMAGED_IN_TRANSIT": ClaimedCondition.DAMAGED,
+}
+RESOLUTION_PREFERENCE = (Resolution.REFUND, Resolution.STORE_CREDIT, Resolution.EXCHANGE)
+
+
+class ChannelReturnNotYetKnown(Exception):
+    """The return's request has not been applied yet; the inbox retries this event later."""
+
+
+def channel_actor(channel: Channel) -> AbstractBaseUser:
+    """The service account a channel acts as when it opens a case (history says who).
+
+    It cannot log in (no usable password) and holds only the permission to open cases."""
+    user, created = get_user_model().objects.get_or_create(
+        username=f"channel:{channel.code}"[:150],
+        defaults={"first_name": channel.name[:150], "is_active": True},
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+        user.user_permissions.add(
+            Permission.objects.get(
+                content_type__app_label=CREATE_PERMISSION[0], codename=CREATE_PERMISSION[1]
+            )
+        )
+        user = get_user_model().objects.get(pk=user.pk)  # drop the cached permissions
+    return user
+
+
+def _channel(event: InboundEvent) -> Channel:
+    channel = Channel.objects.filter(code=event.account).first()
+    if channel is None:
+        raise InboundEventParked(
+            f"No channel has the code {event.account!r}: the webhook URL names an unknown "
+            "channel. Create it (or fix the URL), then replay.",
+            kind=ExceptionKind.CHANNEL_DISPUTE,
+            subject_label=f"channel {event.account}",
+        )
+    return channel
+
+
+def _reason_code(channel: Channel, raw: str) -> str:
+    mapped = (
+        ReasonCodeMapping.objects.filter(channel=channel, raw_code=raw)
+        .values_list("reason__code", flat=True)
+        .first()
+    )
+    if mapped:
+        return mapped
+    for code, _label, canonical in platform_reason_map().get(channel.platform, []):
+        if code == raw:
+            return canonical
+    if ReasonCode.objects.filter(code=raw, is_active=True).exists():
+        return raw
+    raise InboundEventParked(
+        f"{channel.name} sent the return reason {raw!r}, which maps to no reason code: add a "
+        "reason mapping for the channel, then replay.",
+        kind=ExceptionKind.CHANNEL_DISPUTE,
+        subject_label=f"{channel.code} reason {raw}",
+    )
+
+
+def _record(
+    case: ReturnCase,
+    *,
+    kind: str,
+    dedupe_key: str,
+    event: InboundEvent,
+    detail: str = "",
+    applied: str = "",
+    data: dict | None = None,
+    **fields,
+) -> ReturnCaseEvent | None:
+    """The report on the case's timeline, once per `dedupe_key`; None if already there."""
+    try:
+        with transaction.atomic():
+            return ReturnCaseEvent.objects.create(
+                case=case,
+                source=SOURCE,
+                kind=kind,
+                dedupe_key=dedupe_key[:200],
+                occurred_at=event.occurred_at or event.received_at,
+                detail=detail,
+                applied=applied[:200],
+                data=data or {},
+                inbound_event_id=event.pk,
+                **fields,
+            )
+    except IntegrityError:
+        return None
+
+
+def _return_label(message: ShopifyReturn) -> str:
+    return message.name or f"return {message.return_id}"
+
+
+def _open_case(event: InboundEvent, channel: Channel, message: ShopifyReturn) -> None:
+    subject = f"{channel.code} {_return_label(message)}"
+    order = SalesOrder.objects.filter(channel=channel, number=message.order_id).first()
+    if order is None:
+        raise InboundEventParked(
+            f"Unknown order {message.order_id} on {channel.name} for Shopify "
+            f"{_return_label(message)}: import the order (orders/updated), then replay.",
+            kind=ExceptionKind.CHANNEL_DISPUTE,
+            subject_label=subject,
+        )
+    if not message.lines:
+        raise InboundEventParked(
+            f"Shopify {_return_label(message)} names no return line items; nothing to open "
+            "a case for. Check the return on Shopify, then replay or dismiss.",
+            kind=ExceptionKind.CHANNEL_DISPUTE,
+            subject_label=subject,
+        )
+    lines = {
+        line.channel_line_id: line
+        for line in OrderLine.objects.filter(
+            order=order, channel_line_id__in=[item.line_item_id for item in message.lines]
+        )
+    }
+    requests = []
+    for item in message.lines:
+        line = lines.get(item.line_item_id)
+        if line is None:
+            raise InboundEventParked(
+                f"Order {order.number} has no line for Shopify line item {item.line_item_id}: "
+                "re-import the order, then replay.",
+                kind=ExceptionKind.CHANNEL_DISPUTE,
+                subject_label=subject,
+            )
+        reason = _reason_code(channel, item.reason_code)
+        requests.append(
+            services.LineRequest(
+                order_line_id=line.pk,
+                quantity=item.quantity,
+                reason_code=reason,
+                claimed_condition=CONDITION_BY_REASON.get(reason, ClaimedCondition.OPENED_UNUSED),
+                comment=" — ".join(n for n in (item.reason_note, item.customer_note) if n),
+            )
+        )
+    try:
+        evaluation = services.return_request_evaluate(order=order, requests=requests)
+        offered = [r for r in RESOLUTION_PREFERENCE if r in evaluation.resolutions]
+        case = services.return_case_create(
+            order_id=order.pk,
+            requests=requests,
+            resolution=offered[0] if offered else Resolution.REFUND,
+            actor=channel_actor(channel),
+            source=Source.API,
+            note=f"Requested on Shopify ({_return_label(message)})",
+        )
+    except ValidationError as error:
+        reasons = "; ".join(error.messages)
+        raise InboundEventParked(
+            f"Shopify {_return_label(message)} cannot be opened under our policy: {reasons}",
+            kind=ExceptionKind.CHANNEL_DISPUTE,
+            subject_label=subject,
+        ) from error
+    ChannelReturn.objects.create(
+        channel=channel,
+        external_id=message.return_id,
+        name=message.name,
+        case=case,
+        status=message.status,
+    )
+    _record(
+        case,
+        kind=ExternalEventKind.CHANNEL_REQUESTED,
+        dedupe_key=f"shopify:return:{message.return_id}:requested",
+        event=event,
+        detail=_return_label(message),
+        applied=f"Opened {case.rma_number}: {case.decision.get('summary', '')}",
+        data={"return_id": message.return_id, "order_id": message.order_id},
+    )
+
+
+def _linked(channel: Channel, return_id: str, *, lock: bool = True) -> ChannelReturn:
+    links = ChannelReturn.objects.select_related("case")
+    if lock:
+        links = links.select_for_update(of=("self",))
+    link = links.filter(channel=channel, external_id=return_id).first()
+    if link is None:
+        raise ChannelReturnNotYetKnown(
+            f"Shopify return {return_id} has not been requested here yet; retrying."
+        )
+    return link
+
+
+def _decide(case: ReturnCase, topic: str, message: ShopifyReturn) -> str:
+    """Apply the channel's decision where our workflow allows it; say what happened."""
+    state = case.get_state_display().lower()
+    undecided = case.state in (ReturnState.REQUESTED, ReturnState.PENDING_REVIEW)
+    try:
+        if topic == "returns/approve":
+            if not undecided:
+                return f"Nothing to do: the case is already {state}"
+            services.return_case_authorize(case_id=case.pk, actor=None, note="Approved on Shopify")
+            return "Case authorized"
+        if topic == "returns/decline":
+            if not undecided:
+                return f"Not applied: the case is already {state}"
+            # The history reason holds 100 characters: the channel's note stays on the
+            # timeline entry, the reason code goes to the case.
+            why = message.decline_reason.replace("_", " ") or "no reason given"
+            services.return_case_reject(
+                case_id=case.pk, actor=None, reason=f"Declined on Shopify: {why}"[:80]
+            )
+            return "Case rejected"
+        if topic == "returns/cancel":
+            if case.state in VOID_STATES:
+                return f"Nothing to do: the case is already {state}"
+            if case.state not in CANCELLABLE_STATES:
+                return f"Not cancelled: the case is {state}; the parcel is on its way or here"
+            services.return_case_cancel(case_id=case.pk, actor=None, reason="Cancelled on Shopify")
+            return "Case cancelled"
+    except (ValidationError, TransitionNotAllowed) as error:
+        return "Not applied: " + "; ".join(getattr(error, "messages", [str(error)]))
+    if topic == "returns/close":
+        return "Recorded only: our case closes after inspection"
+    return "Recorded only"
+
+
+def shopify_return_apply(*, event: InboundEvent, message: ShopifyReturn) -> None:
+    """Apply one Shopify returns/* webhook to the case it concerns.
+
+    Effects: returns/request opens a case through `return_case_create` (source API, acting as
+    the channel's service account; lines mapped by Shopify line item id, reasons through the
+    channel's mappings) and links it to the Shopify return — or parks the event with a
+    channel_dispute exception when the order, a line or a reason is unknown, the request has
+    no lines, or our policy refuses it; a request already linked changes nothing. The other
+    topics lock the link (retrying while the request is not applied yet), record the event
+    once on the case's timeline and apply approve / decline / cancel as `_decide` explains.
+    """
+    channel = _channel(event)
+    if message.topic == "returns/request":
+        if not ChannelReturn.objects.filter(channel=channel, external_id=message.return_id):
+            _open_case(event, channel, message)
+        return
+    link = _linked(channel, message.return_id)
+    kind = {
+        "returns/approve": ExternalEventKind.CHANNEL_APPROVED,
+        "returns/decline": ExternalEventKind.CHANNEL_DECLINED,
+        "returns/cancel": ExternalEventKind.CHANNEL_CANCELLED,
+        "returns/close": ExternalEventKind.CHANNEL_CLOSED,
+        "returns/reopen": ExternalEventKind.CHANNEL_REOPENED,
+    }[message.topic]
+    when = event.occurred_at.isoformat() if event.occurred_at else event.external_id
+    record = _record(
+        link.case,
+        kind=kind,
+        dedupe_key=f"shopify:return:{message.return_id}:{message.topic}:{when}",
+        event=event,
+        detail=" — ".join(p for p in (message.decline_reason, message.decline_note) if p),
+        data={"return_id": message.return_id, "status": message.status},
+    )
+    if record is None:
+        return
+    record.applied = _decide(link.case, message.topic, message)[:200]
+    record.save(update_fields=["applied"])
+    link.status = message.status
+    link.save(update_fields=["status"])
+
+
+def shopify_refund_record(*, event: InboundEvent, message: ShopifyRefund) -> None:
+    """Record a refund Shopify issued on the case it belongs to; no money moves here.
+
+    Effects: finds the case by the refund's return, else the newest live case on its order;
+    parks the event (channel_dispute exception) when the order is unknown; a refund on an
+    order with no return case (an order edit or cancellation) changes nothing. Records the
+    refund once (per Shopify refund id) on the case's timeline with its successful refund
+    transactions' total and its lines.
+    """
+    channel = _channel(event)
+    case = None
+    if message.return_id:
+        link = ChannelReturn.objects.filter(channel=channel, external_id=message.return_id)
+        case = link.values_list("case", flat=True).first()
+    if case is None:
+        order = SalesOrder.objects.filter(channel=channel, number=message.order_id).first()
+        if order is None:
+            raise InboundEventParked(
+                f"Shopify refund {message.refund_id} is for order {message.order_id}, unknown "
+                f"on {channel.name}: import the order, then replay.",
+                kind=ExceptionKind.CHANNEL_DISPUTE,
+                subject_label=f"{channel.code} refund {message.refund_id}",
+            )
+        case = (
+            ReturnCase.objects.filter(order=order)
+            .exclude(state__in=VOID_STATES)
+            .order_by("-requested_at", "-pk")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if case is None:
+            return
+    case = ReturnCase.objects.select_for_update(of=("self",)).get(pk=case)
+    refunded = [t for t in message.transactions if t.kind == "refund" and t.status == "success"]
+    total = sum((t.amount for t in refunded), Decimal("0"))
+    currency = next((t.currency for t in refunded if t.currency), "") or case.order.currency
+    _record(
+        case,
+        kind=ExternalEventKind.CHANNEL_REFUND,
+        dedupe_key=f"shopify:refund:{message.refund_id}",
+        event=event,
+        detail=f"{total} {currency} refunded on Shopify"
+        + (f" via {refunded[0].gateway}" if refunded and refunded[0].gateway else ""),
+        applied="Recorded only: the channel moved the money",
+        data={
+            "refund_id": message.refund_id,
+            "order_id": message.order_id,
+            "amount": str(total),
+            "currency": currency,
+            "lines": [
+                {
+                    "line_item_id": line.line_item_id,
+                    "sku": line.sku,
+                    "quantity": line.quantity,
+                    "restock_type": line.restock_type,
+                    "subtotal": str(line.subtotal),
+                }
+                for line in message.lines
+            ],
+        },
+    )
+
+
+def shopify_return_label_record(*, event: InboundEvent, message: ShopifyReverseDelivery) -> None:
+    """Record the return label Shopify attached, so carrier events find the case by it.
+
+    Effects: retries while the return is not known here; records the label (carrier and
+    tracking number) once on the case's timeline. The case stays as it is until the carrier
+    reports the parcel moving."""
+    channel = _channel(event)
+    link = _linked(channel, message.return_id)
+    _record(
+        link.case,
+        kind=ExternalEventKind.LABEL,
+        dedupe_key=f"shopify:label:{message.delivery_id}:{message.tracking_number}",
+        event=event,
+        detail=f"{message.carrier} {message.tracking_number}".strip(),
+        carrier=message.carrier,
+        tracking_number=message.tracking_number,
+        data={"reverse_delivery_id": message.delivery_id},
+    )
+
+
+def shopify_handlers_register() -> None:
+    """Effects: none on the database; Shopify returns, refunds and labels apply to cases."""
+    from erp.adapters.shopify import RETURN_TOPICS
+    from erp.services.inbox import inbox_handler_register
+
+    for topic in sorted(RETURN_TOPICS):
+        inbox_handler_register(source=SOURCE, topic=topic, handler=shopify_return_apply)
+    inbox_handler_register(source=SOURCE, topic="refunds/create", handler=shopify_refund_record)
+    inbox_handler_register(
+        source=SOURCE, topic=REVERSE_DELIVERY_TOPIC, handler=shopify_return_label_record
+    )

@@ -1,0 +1,150 @@
+"""The approval queue and a refund's page: evidence beside each refund, a constant number of
+queries, and the actions as plain POST forms (bulk approval reported per refund)."""
+
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.contrib.messages import get_messages
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from erp.roles import Role
+from finance.models import RefundState
+from returns.models import ReturnPhoto
+from tests.finance.refund_cases import inspect_all, open_case, receive, refund_of, ship
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def media_in_tmp(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+
+
+def pending(agent, **kwargs):
+    refund = refund_of(open_case(agent, trigger="on_authorization", **kwargs))
+    assert refund.state == RefundState.PENDING_APPROVAL
+    return refund
+
+
+def texts(response) -> list[str]:
+    return [str(message) for message in get_messages(response.wsgi_request)]
+
+
+def test_the_queue_shows_the_evidence_beside_each_refund(
+    client, cs_user, make_user, warehouse_user, finance_user
+):
+    # given a refund on inspection with graded units and a photo of the case
+    case = ship(open_case(cs_user, quantity=2, price="30.00"), cs_user)
+    ReturnPhoto.objects.create(
+        case=case, image=SimpleUploadedFile("p.png", b"png"), content_type="image/png", size=3
+    )
+    receive(case, warehouse_user)
+    inspect_all(case, warehouse_user, grades=("B",))
+    refund = refund_of(case)
+
+    # when finance opens the queue
+    client.force_login(finance_user)
+    response = client.get(reverse("refund_queue"))
+
+    # then the row shows the grade, disposition, photo, policy rule, risk and history
+    assert response.status_code == 200
+    body = response.content.decode()
+    row = body[body.index(f'id="refund-{refund.pk}"') :]
+    assert "Grade B" in row
+    assert reverse("return_photo", args=[case.photos.get().pk]) in row
+    assert case.deciding_rule.name in row
+    assert "Low risk" in row
+    assert "1 return · 0 refunds paid" in row
+    assert f'value="{refund.pk}"' in row  # selectable for bulk approval
+
+
+def test_the_queue_costs_the_same_queries_for_1_or_6_refunds(
+    client, cs_user, finance_user, django_assert_max_num_queries
+):
+    client.force_login(finance_user)
+    pending(cs_user)
+    with django_assert_max_num_queries(14) as one:
+        client.get(reverse("refund_queue"))
+    for _ in range(5):
+        pending(cs_user)
+    with django_assert_max_num_queries(len(one.captured_queries)):
+        response = client.get(reverse("refund_queue"))
+    assert response.content.decode().count('name="refund"') == 6
+
+
+def test_the_queue_says_which_refunds_the_user_may_not_approve(client, finance_user, make_user):
+    # given a refund over the clerk's limit and one the clerk requested themself
+    agent = make_user(Role.CUSTOMER_SERVICE, Role.FINANCE, username="agent_clerk")
+    too_big = pending(agent, quantity=3, price="200.00")
+    client.force_login(agent)
+
+    # then the queue says why, instead of offering to approve
+    body = client.get(reverse("refund_queue")).content.decode()
+    row = body[body.index(f'id="refund-{too_big.pk}"') :]
+    assert "You requested this refund" in row
+    assert "data-refused" in row
+    assert finance_user
+
+
+def test_bulk_approve_from_the_queue_reports_each_refund(client, cs_user, finance_user):
+    # given two refunds, one over the clerk's limit
+    fine = pending(cs_user)
+    too_big = pending(cs_user, quantity=3, price="200.00")
+    client.force_login(finance_user)
+
+    # when the clerk ticks both and approves
+    response = client.post(
+        reverse("refund_bulk_approve"), {"refund": [fine.pk, too_big.pk], "note": "Batch 12"}
+    )
+
+    # then the one within the limit is approved and the other is reported with the reason
+    assert response.status_code == 302
+    messages = texts(response)
+    assert messages[0] == f"Approved 1: #{fine.pk}."
+    assert "over your approval limit" in messages[1]
+    fine.refresh_from_db()
+    too_big.refresh_from_db()
+    assert (fine.state, fine.approved_by) == (RefundState.APPROVED, finance_user)
+    assert fine.history.first().history_change_reason == "Batch 12"
+    assert too_big.state == RefundState.PENDING_APPROVAL
+
+
+def test_reject_and_approve_from_the_refund_page(client, cs_user, finance_user):
+    refund = pending(cs_user)
+    client.force_login(finance_user)
+    page = client.get(reverse("refund_detail", args=[refund.pk]))
+    assert page.status_code == 200
+    assert b"Approve" in page.content
+    assert b"Reject" in page.content
+
+    # a rejection without a reason is refused and says so
+    response = client.post(reverse("refund_action", args=[refund.pk, "reject"]), {"note": ""})
+    assert texts(response) == ["Say why the refund is refused."]
+    refund.refresh_from_db()
+    assert refund.state == RefundState.PENDING_APPROVAL
+
+    # an approval goes through
+    client.post(reverse("refund_action", args=[refund.pk, "approve"]), {"note": "OK"})
+    refund.refresh_from_db()
+    assert refund.state == RefundState.APPROVED
+
+
+def test_a_controller_approves_over_the_limit_from_the_page(client, cs_user, make_user):
+    controller = make_user(Role.FINANCE, username="controller")
+    controller.user_permissions.add(Permission.objects.get(codename="approve_refund_unlimited"))
+    refund = pending(cs_user, quantity=3, price="200.00")
+    assert refund.amount == Decimal("600.00")
+    client.force_login(controller)
+    client.post(reverse("refund_action", args=[refund.pk, "approve"]))
+    refund.refresh_from_db()
+    assert refund.approved_by == controller
+
+
+def test_the_finance_home_counts_refunds_by_state(client, cs_user, finance_user):
+    pending(cs_user)
+    client.force_login(finance_user)
+    body = client.get(reverse("finance_home")).content.decode()
+    assert "Refunds to approve" in body
+    assert reverse("refund_queue") in body

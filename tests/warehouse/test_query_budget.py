@@ -1,0 +1,22 @@
+"""How many queries the bench's two hot submits cost through the workflow: a guard against
+regressions at today's figures (bench/README.md states the target per request)."""
+
+from tests.factories.warehouse import case_in_transit, shipped_order
+
+from .conftest import inspect, receive
+
+# Measured on PostgreSQL for one unit, savepoints included: receipt 39, inspection 21.
+RECEIVE_BUDGET = 40
+INSPECT_BUDGET = 22
+
+
+def test_receiving_and_inspecting_one_unit_stay_within_the_query_budget(
+    cs_user, operations_user, warehouse_user, warehouse, shirt, django_assert_max_num_queries
+):
+    order = shipped_order((shirt, 1, "30.00", ()), warehouse=warehouse)
+    case = case_in_transit(order, agent=cs_user, manager=operations_user)
+    with django_assert_max_num_queries(RECEIVE_BUDGET):
+        receipt = receive(case, warehouse, warehouse_user, shirt.gtin)
+    unit = receipt.units.get()
+    with django_assert_max_num_queries(INSPECT_BUDGET):
+        inspect(unit, warehouse_user)

@@ -1,0 +1,105 @@
+"""Warehouse records in the Django admin. Receipts, units, inspections, decisions, put-away
+and quarantine are read-only (the services write them); disposition rules are master data
+an administrator may edit, with history. Checklists change through
+`checklist_template_revise` so every version stays as inspections used it."""
+
+from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
+
+from .models import (
+    ChecklistTemplate,
+    Disposition,
+    DispositionRule,
+    Inspection,
+    PutawayTask,
+    QuarantineRecord,
+    Receipt,
+    ReturnUnit,
+)
+
+
+class ReadOnlyAdmin(SimpleHistoryAdmin):
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Receipt)
+class ReceiptAdmin(ReadOnlyAdmin):
+    list_display = ["id", "case", "warehouse", "packaging_ok", "received_by", "received_at"]
+    list_filter = ["warehouse", "packaging_ok"]
+    search_fields = ["case__rma_number", "client_token"]
+
+
+@admin.register(ReturnUnit)
+class ReturnUnitAdmin(ReadOnlyAdmin):
+    list_display = ["id", "case", "product", "serial", "lot", "match", "state", "stock_state"]
+    list_filter = ["state", "match", "stock_state"]
+    search_fields = ["case__rma_number", "serial", "product__sku", "scanned_code"]
+    list_select_related = ["case", "product"]
+
+
+@admin.register(Inspection)
+class InspectionAdmin(ReadOnlyAdmin):
+    list_display = ["id", "unit", "grade", "template", "inspector", "inspected_at"]
+    list_filter = ["grade"]
+    list_select_related = ["unit__product", "template", "inspector"]
+
+
+@admin.register(Disposition)
+class DispositionAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "unit",
+        "suggested_outcome",
+        "outcome",
+        "overridden",
+        "expected_recovery",
+        "decided_by",
+        "decided_at",
+    ]
+    list_filter = ["outcome", "overridden"]
+    list_select_related = ["unit__product", "decided_by"]
+
+
+@admin.register(PutawayTask)
+class PutawayTaskAdmin(ReadOnlyAdmin):
+    list_display = ["id", "unit", "to_location", "state", "completed_by", "completed_at"]
+    list_filter = ["state"]
+    list_select_related = ["unit__product", "to_location", "completed_by"]
+
+
+@admin.register(QuarantineRecord)
+class QuarantineRecordAdmin(ReadOnlyAdmin):
+    list_display = ["id", "unit", "state", "quarantined_by", "quarantined_at", "released_by"]
+    list_filter = ["state"]
+    list_select_related = ["unit__product", "quarantined_by", "released_by"]
+
+
+@admin.register(ChecklistTemplate)
+class ChecklistTemplateAdmin(ReadOnlyAdmin):
+    list_display = ["department", "version", "is_current", "created_by", "created_at"]
+    list_filter = ["department", "is_current"]
+
+
+@admin.register(DispositionRule)
+class DispositionRuleAdmin(SimpleHistoryAdmin):
+    list_display = [
+        "name",
+        "priority",
+        "grade",
+        "department",
+        "category",
+        "reason_group",
+        "reason_code",
+        "channel_kind",
+        "outcome",
+        "is_active",
+    ]
+    list_filter = ["outcome", "is_active", "department", "grade"]
+    list_editable = ["priority", "is_active"]
