@@ -15,7 +15,6 @@ DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/erp_bench_ledger.
 """
 
 import argparse
-import atexit
 import io
 import os
 import random
@@ -26,10 +25,9 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-import psycopg
-import redis
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import REDIS_BROKER, recreate_database, setup_django
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/erp_bench_ledger"
 PRODUCTS = 1000
@@ -56,34 +54,6 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def recreate_database(url: str) -> None:
-    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
-    admin = psycopg.conninfo.make_conninfo(url, dbname="postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-BENCH_BROKER = "redis://127.0.0.1:6379/15"
-
-
-def setup_django(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("SECRET_KEY", "bench-only-insecure-key-never-used-in-production-000000")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "erp.settings.base"
-    # Production-like: every commit that queues an ATS message asks the Redis broker for a
-    # dispatch, and that cost belongs in the figures. A database of its own, emptied at exit.
-    os.environ.setdefault("CELERY_BROKER_URL", BENCH_BROKER)
-    os.environ.setdefault("CELERY_RESULT_BACKEND", BENCH_BROKER)
-    atexit.register(lambda: redis.Redis.from_url(BENCH_BROKER).flushdb())
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-
-
 def seconds(start: float) -> float:
     return time.perf_counter() - start
 
@@ -91,7 +61,7 @@ def seconds(start: float) -> float:
 def main() -> None:
     args = parse_args()
     recreate_database(args.database_url)
-    setup_django(args.database_url)
+    setup_django(args.database_url, broker=REDIS_BROKER)
 
     from django.db import connection, transaction
     from django.utils import timezone

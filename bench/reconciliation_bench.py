@@ -25,9 +25,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import MEMORY_BROKER, recreate_database, setup_django
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/erp_bench_recon"
 TAKEN_AT = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -43,34 +43,11 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def recreate_database(url: str) -> None:
-    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
-    admin = psycopg.conninfo.make_conninfo(url, dbname="postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def setup_django(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("SECRET_KEY", "bench-only-insecure-key-never-used-in-production-000000")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "erp.settings.base"
-    # No broker: the after-commit task sends of the services are not what is measured here.
-    os.environ.setdefault("CELERY_BROKER_URL", "memory://")
-    os.environ.setdefault("CELERY_RESULT_BACKEND", "cache+memory://")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-
-
 def main() -> None:
     args = parse_args()
     started = time.perf_counter()
     recreate_database(args.database_url)
-    setup_django(args.database_url)
+    setup_django(args.database_url, broker=MEMORY_BROKER)
 
     from django.db import connection, transaction
 

@@ -23,7 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.returns_bench import recreate_database, seed, setup_django
+from bench.harness import recreate_database, setup_django
+from bench.returns_bench import seed
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/erp_bench_reporting"
 TARGET_P95_MS = 300

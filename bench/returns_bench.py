@@ -27,9 +27,9 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import psycopg
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import recreate_database, setup_django
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/erp_bench_returns"
 TARGET_P95_MS = 150
@@ -43,28 +43,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--reuse", action="store_true", help="keep an existing database")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
     return parser.parse_args()
-
-
-def recreate_database(url: str) -> None:
-    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
-    admin = psycopg.conninfo.make_conninfo(url, dbname="postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def setup_django(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("SECRET_KEY", "bench-only-insecure-key-never-used-in-production-000000")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "erp.settings.base"
-    # Pages render with the plain static storage: no collectstatic manifest needed.
-    os.environ["STATICFILES_BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def seed(cases: int) -> None:

@@ -26,7 +26,6 @@ Targets (issue 5): p95 <= 100 ms and <= 15 queries per submit.
 """
 
 import argparse
-import atexit
 import os
 import random
 import statistics
@@ -37,13 +36,11 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import psycopg
-import redis
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.harness import REDIS_BROKER, recreate_database, setup_django
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/erp_bench_warehouse"
-BENCH_BROKER = "redis://127.0.0.1:6379/14"
 TARGET_P95_MS = 100
 TARGET_QUERIES = 15
 BATCH = 5000
@@ -65,32 +62,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--reuse", action="store_true", help="keep an existing database")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
     return parser.parse_args()
-
-
-def recreate_database(url: str) -> None:
-    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
-    admin = psycopg.conninfo.make_conninfo(url, dbname="postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def setup_django(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("SECRET_KEY", "bench-only-insecure-key-never-used-in-production-000000")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "erp.settings.base"
-    os.environ["STATICFILES_BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"
-    # Production-like: a commit that queues outbox messages asks the Redis broker for a
-    # dispatch, and that cost belongs in the figures. A Redis database of its own, emptied.
-    os.environ.setdefault("CELERY_BROKER_URL", BENCH_BROKER)
-    os.environ.setdefault("CELERY_RESULT_BACKEND", BENCH_BROKER)
-    atexit.register(lambda: redis.Redis.from_url(BENCH_BROKER).flushdb())
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def gtin14(n: int) -> str:
@@ -320,7 +291,7 @@ def main() -> None:
     if not args.reuse:
         recreate_database(args.database_url)
     started = time.perf_counter()
-    setup_django(args.database_url)
+    setup_django(args.database_url, broker=REDIS_BROKER)
 
     from django.contrib.auth.models import Group, User
     from django.test import Client

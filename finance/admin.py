@@ -4,18 +4,9 @@ journal are read-only (periods close on the period screen, entries come from the
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
+from erp.admin_mixins import ReadOnlyAdminMixin
+
 from .models import Account, FiscalPeriod, JournalEntry, JournalLine
-
-
-class ReadOnlyMixin:
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Account)
@@ -31,13 +22,13 @@ class AccountAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(FiscalPeriod)
-class FiscalPeriodAdmin(ReadOnlyMixin, SimpleHistoryAdmin):
+class FiscalPeriodAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
     list_display = ["label", "start_date", "end_date", "status", "closed_at", "closed_by"]
     list_filter = ["status"]
     list_select_related = ["closed_by"]
 
 
-class JournalLineInline(ReadOnlyMixin, admin.TabularInline):
+class JournalLineInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = JournalLine
     fields = ["account", "debit", "credit", "memo"]
     readonly_fields = fields
@@ -45,7 +36,7 @@ class JournalLineInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(JournalEntry)
-class JournalEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class JournalEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "posting_date",

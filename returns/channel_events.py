@@ -255,11 +255,9 @@ def _decide(case: ReturnCase, topic: str, message: ShopifyReturn) -> str:
         if topic == "returns/decline":
             if not undecided:
                 return f"Not applied: the case is already {state}"
-            # The history reason holds 100 characters: the channel's note stays on the
-            # timeline entry, the reason code goes to the case.
             why = message.decline_reason.replace("_", " ") or "no reason given"
             services.return_case_reject(
-                case_id=case.pk, actor=None, reason=f"Declined on Shopify: {why}"[:80]
+                case_id=case.pk, actor=None, reason=f"Declined on Shopify: {why}"
             )
             return "Case rejected"
         if topic == "returns/cancel":

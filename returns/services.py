@@ -14,6 +14,7 @@ from django.utils import timezone
 from django_fsm import TransitionNotAllowed, can_proceed, has_transition_perm
 from simple_history.utils import bulk_create_with_history
 
+from erp.history import save_with_history
 from erp.models import ExceptionCase, OrderLine, ReasonCode, SalesOrder
 from erp.models.exceptions import ACTIVE_STATES, ExceptionKind, SubjectType
 from erp.selectors import open_exceptions_exist
@@ -480,10 +481,7 @@ def _exchange_release(case: ReturnCase, *, actor: AbstractBaseUser | None) -> No
 # ---- Moving a case along --------------------------------------------------------------------
 
 
-def _save(case: ReturnCase, *, actor: AbstractBaseUser | None, why: str) -> None:
-    case._history_user = actor
-    case._change_reason = why
-    case.save()
+_save = save_with_history
 
 
 def _message(case: ReturnCase, template: str) -> None:

@@ -6,6 +6,8 @@ an administrator may edit, with history. Checklists change through
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
+from erp.admin_mixins import ReadOnlyAdminMixin
+
 from .models import (
     ChecklistTemplate,
     Disposition,
@@ -18,15 +20,8 @@ from .models import (
 )
 
 
-class ReadOnlyAdmin(SimpleHistoryAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+class ReadOnlyAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
+    pass
 
 
 @admin.register(Receipt)

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed, can_proceed, has_transition_perm
 
+from erp.history import save_with_history
 from erp.models import ExceptionCase, ExceptionNote, Product, SalesOrder
 from erp.models.exceptions import (
     ACTIVE_STATES,
@@ -128,10 +129,7 @@ def _required_reason(reason: str) -> str:
     return reason
 
 
-def _save(exception: ExceptionCase, *, actor: AbstractBaseUser | None, why: str) -> None:
-    exception._history_user = actor
-    exception._change_reason = why
-    exception.save()
+_save = save_with_history
 
 
 @transaction.atomic

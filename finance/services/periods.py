@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_fsm import has_transition_perm
 
+from erp.history import save_with_history
 from finance.models import FiscalPeriod, PeriodStatus
 
 if TYPE_CHECKING:
@@ -73,7 +74,5 @@ def fiscal_period_close(*, period_id: int, reason: str, actor: User) -> FiscalPe
     if earlier_open is not None:
         raise ValidationError(f"Close {earlier_open.label} first: periods are closed in order.")
     period.close(by=actor, at=timezone.now(), reason=reason)
-    period._history_user = actor
-    period._change_reason = reason
-    period.save()
+    save_with_history(period, actor=actor, why=reason)
     return period

@@ -17,6 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django_fsm import TransitionNotAllowed, can_proceed, has_transition_perm
 
+from erp.history import save_with_history
 from erp.models import ExceptionCase, OutboxMessage
 from erp.models.exceptions import ACTIVE_STATES, ExceptionKind, SubjectType
 from erp.services import exception_open, outbox_enqueue
@@ -61,10 +62,7 @@ class BulkOutcome:
     reason: str = ""
 
 
-def _save(refund: Refund, *, actor: AbstractBaseUser | None, why: str) -> None:
-    refund._history_user = actor
-    refund._change_reason = why[:100]
-    refund.save()
+_save = save_with_history
 
 
 def _locked(refund_id: int) -> Refund:

@@ -102,6 +102,23 @@ def test_a_rejection_states_its_reason_to_the_customer(cs_user):
     assert [line.returnable for line in returnable_lines(order=case.order)] == [1]
 
 
+def test_a_long_reason_is_kept_whole_on_the_case_and_clipped_in_its_history(cs_user):
+    # Given a reason longer than the history's 100-character column
+    case = case_in(State.PENDING_REVIEW, cs_user)
+    reason = "The serial on the unit does not match the one we shipped; " * 4
+
+    # When the case is rejected with it
+    case = services.return_case_reject(case_id=case.pk, actor=cs_user, reason=reason)
+
+    # Then the customer is told all of it, and the history says who and why, clipped
+    assert case.outcome_reason == reason.strip()
+    entry = case.history.latest()
+    assert entry.history_user == cs_user
+    assert len(entry.history_change_reason) == 100
+    assert entry.history_change_reason.startswith("Rejected: The serial on the unit")
+    assert entry.history_change_reason.endswith("…")
+
+
 def test_cancel_from_every_open_state_and_not_after_shipping(cs_user, operations_user):
     for state in (State.PENDING_REVIEW, State.AUTHORIZED):
         case = case_in(state, operations_user)

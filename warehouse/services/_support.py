@@ -3,8 +3,8 @@ finding a warehouse's location of a kind."""
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import models
 
+from erp.history import save_with_history
 from erp.models import Location
 
 
@@ -13,15 +13,8 @@ def require_perm(actor: AbstractBaseUser | None, perm: str, what: str) -> None:
         raise PermissionDenied(f"You may not {what}.")
 
 
-# simple_history keeps the reason in a 100-character column; the full text (an override's
-# reason, a release's) is on the record itself.
-REASON_LENGTH = 100
-
-
-def save(obj: models.Model, *, actor: AbstractBaseUser | None, why: str) -> None:
-    obj._history_user = actor
-    obj._change_reason = why if len(why) <= REASON_LENGTH else why[: REASON_LENGTH - 1] + "…"
-    obj.save()
+# Saving with who/why is the same everywhere; the warehouse services import it from here.
+save = save_with_history
 
 
 def location_of_kind(*, warehouse_id: int, kind: str) -> Location:
