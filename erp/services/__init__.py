@@ -12,6 +12,7 @@ from .exceptions import (
     exception_resolution_handler_register,
     exception_resolution_handler_unregister,
     exception_resolve,
+    exception_resolve_as_system,
     exceptions_escalate_overdue,
 )
 from .inbox import (
@@ -49,6 +50,7 @@ __all__ = [
     "exception_resolution_handler_register",
     "exception_resolution_handler_unregister",
     "exception_resolve",
+    "exception_resolve_as_system",
     "exceptions_escalate_overdue",
     "inbound_event_process",
     "inbound_event_record",

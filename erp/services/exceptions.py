@@ -241,7 +241,29 @@ def exception_resolve(*, exception_id: int, actor: AbstractBaseUser, reason: str
     """
     exception = _locked(exception_id)
     _authorize(exception, exception.resolve, actor)
-    reason = _required_reason(reason)
+    return _resolve(exception, actor=actor, reason=_required_reason(reason))
+
+
+@transaction.atomic
+def exception_resolve_as_system(*, exception_id: int, reason: str) -> ExceptionCase:
+    """Close an exception whose problem went away by itself (a variance that cleared).
+
+    Effects: as `exception_resolve` with no person behind it — no permission check, an empty
+    history user — so the resolution handlers of its kind run here too.
+    """
+    exception = _locked(exception_id)
+    if not can_proceed(exception.resolve):
+        raise TransitionNotAllowed(
+            f"A {exception.get_state_display().lower()} exception cannot be resolved.",
+            object=exception,
+            method=exception.resolve,
+        )
+    return _resolve(exception, actor=None, reason=_required_reason(reason))
+
+
+def _resolve(
+    exception: ExceptionCase, *, actor: AbstractBaseUser | None, reason: str
+) -> ExceptionCase:
     exception.resolve(by=actor, at=timezone.now(), reason=reason)
     _save(exception, actor=actor, why=reason)
     key = (ExceptionKind(exception.kind), SubjectType(exception.subject_type))

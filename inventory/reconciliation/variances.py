@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from erp.models import ExceptionCase, Location, OutboxMessage, Product, Warehouse
 from erp.models.exceptions import ACTIVE_STATES, ExceptionKind, SubjectType
-from erp.services import exception_open
+from erp.services import exception_open, exception_resolve_as_system
 
 from ..models import (
     Bucket,
@@ -390,7 +390,6 @@ def _exceptions_sync(part: Slice, *, now: datetime) -> tuple[int, int]:
         subject_type=SubjectType.VARIANCE,
         subject_ids=[str(pk) for pk, _ in cleared],
         reason="The variance cleared: it is matched, explained or within tolerance again.",
-        now=now,
     )
     if cleared:
         ReconciliationVariance.objects.filter(pk__in=[pk for pk, _ in cleared]).update(
@@ -399,18 +398,13 @@ def _exceptions_sync(part: Slice, *, now: datetime) -> tuple[int, int]:
     return len(over), resolved
 
 
-def _exceptions_clear(
-    *, kind: str, subject_type: str, subject_ids: list[str], reason: str, now: datetime
-) -> int:
+def _exceptions_clear(*, kind: str, subject_type: str, subject_ids: list[str], reason: str) -> int:
     """Resolve, as the system, the active exceptions of `kind` on these subjects that this
-    module opened. `erp.services.exception_resolve` needs a person holding
-    `manage_exceptions`; a variance that clears by itself has none, so the transition is
-    taken here the way `exceptions_escalate_overdue` takes its own."""
+    module opened (a variance that clears by itself has no person behind it)."""
     if not subject_ids:
         return 0
-    rows = list(
-        ExceptionCase.objects.select_for_update()
-        .filter(
+    ids = list(
+        ExceptionCase.objects.filter(
             kind=kind,
             subject_type=subject_type,
             subject_id__in=subject_ids,
@@ -418,13 +412,11 @@ def _exceptions_clear(
             evidence__detector="reconciliation",
         )
         .order_by("pk")
+        .values_list("pk", flat=True)
     )
-    for exception in rows:
-        exception.resolve(by=None, at=now, reason=reason)
-        exception._history_user = None
-        exception._change_reason = reason
-        exception.save()
-    return len(rows)
+    for exception_id in ids:
+        exception_resolve_as_system(exception_id=exception_id, reason=reason)
+    return len(ids)
 
 
 def variance_label(variance: ReconciliationVariance) -> str:
@@ -524,7 +516,6 @@ def late_dispositions_sync(*, part: Slice, now: datetime | None = None) -> tuple
         subject_type=SubjectType.PRODUCT,
         subject_ids=[pk for pk in in_slice if int(pk) not in late],
         reason="The 3PL reported the disposition of every late unit.",
-        now=now,
     )
     return opened, resolved
 

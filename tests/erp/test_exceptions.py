@@ -527,6 +527,37 @@ def test_a_registered_handler_runs_when_its_kind_on_its_subject_is_resolved(mana
 
 
 @pytest.mark.django_db
+def test_the_system_resolves_a_problem_that_went_away_and_the_handlers_still_run(handlers):
+    # Given a variance exception a higher app listens for
+    calls = []
+
+    def on_resolved(*, exception, actor):
+        calls.append((exception.pk, actor))
+
+    handlers(
+        kind=ExceptionKind.RECONCILIATION_VARIANCE,
+        subject_type=SubjectType.VARIANCE,
+        handler=on_resolved,
+    )
+    exception = ExceptionCaseFactory(
+        kind=ExceptionKind.RECONCILIATION_VARIANCE, subject_type=SubjectType.VARIANCE
+    )
+
+    # When the system resolves it, with no person behind it
+    services.exception_resolve_as_system(exception_id=exception.pk, reason="The variance cleared")
+
+    # Then it is resolved, its history names no user and says why, and the handler ran
+    exception.refresh_from_db()
+    assert (exception.state, exception.resolved_by) == (State.RESOLVED, None)
+    entry = exception.history.latest()
+    assert (entry.history_user, entry.history_change_reason) == (None, "The variance cleared")
+    assert calls == [(exception.pk, None)]
+    # and a closed exception cannot be resolved again
+    with pytest.raises(TransitionNotAllowed):
+        services.exception_resolve_as_system(exception_id=exception.pk, reason="Again")
+
+
+@pytest.mark.django_db
 def test_a_failing_handler_rolls_the_resolution_back(manager, handlers):
     def refuse(*, exception, actor):
         raise ValidationError("The case is locked by finance.")
