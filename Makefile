@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint install
+.PHONY: run test lint install simulate
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,5 +31,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
+# Two test processes, one per core: half the suite waits on PostgreSQL, Chromium or a worker.
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist worksteal
+
+# The seeded fault simulation alone (the test command runs it too), e.g. with another
+# SIM_SEED or more SIM_STEPS; it prints what it did and the seed to replay a failure.
+simulate: $(STAMP)
+	$(BIN)/pytest -p no:cacheprovider -s tests/simulation

@@ -109,6 +109,9 @@ def main() -> None:
     # --- the ledger (generated in PostgreSQL), balances, ATS ------------------------------
     t = time.perf_counter()
     with connection.cursor() as cursor:
+        # The generated rows are consistent by construction: skip the per-row foreign-key
+        # triggers while seeding (a superuser's bench database), which were most of its time.
+        cursor.execute("SET session_replication_role = replica")
         # Receipts into available, spread over every SKU x location; 1 % after the snapshot.
         cursor.execute(
             f"""INSERT INTO {table(StockMovement)} (product_id, qty, lot, to_location_id, to_state,
@@ -152,7 +155,10 @@ def main() -> None:
                        now(), now(), 1, '', 'availability:' || channel_id || ':' || product_id
                 FROM {table(ChannelAvailability)}"""
         )
-        cursor.execute("ANALYZE")
+        cursor.execute("SET session_replication_role = DEFAULT")
+        # What autovacuum does to a table of this size soon after a bulk load: statistics,
+        # and the visibility map that lets the runs (and the raw join) read index-only.
+        cursor.execute("VACUUM ANALYZE")
         cursor.execute(f"SELECT COUNT(*) FROM {table(StockBalance)}")
         keys = cursor.fetchone()[0]
     seed_seconds = time.perf_counter() - t
@@ -188,6 +194,8 @@ def main() -> None:
             source="shipbob", taken_at=TAKEN_AT, external_ref="bench-full", lines=lines
         )
     report(f"snapshot_record, {len(lines):,} lines", f"{time.perf_counter() - t:.2f} s")
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE inventory_externalsnapshotline")
 
     # --- full run against the raw join ------------------------------------------------------
     raw_sql = f"""
@@ -242,7 +250,7 @@ def main() -> None:
     report(
         "incremental run, one SKU (p50 / p95)",
         f"{p50:.1f} / {p95:.1f} ms",
-        "target ≤ 50 ms: " + ("PASS" if p50 <= 50 else "FAIL"),
+        "target p95 ≤ 50 ms: " + ("PASS" if p95 <= 50 else "FAIL"),
     )
 
     # --- a 20k-line snapshot import -----------------------------------------------------------

@@ -9,6 +9,7 @@ gives the closed ones every stage timestamp with one UPDATE, builds the snapshot
 
     .venv/bin/python bench/reporting_bench.py                  # 100k cases
     .venv/bin/python bench/reporting_bench.py --cases 1000000  # the issue's 1M
+    .venv/bin/python bench/reporting_bench.py --reuse --keep-snapshots  # dashboards only
 
 DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/erp_bench_reporting.
 Targets (issue 9): dashboard p95 <= 300 ms; query count independent of the number of cases.
@@ -47,6 +48,9 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--reuse", action="store_true", help="keep an existing database")
+    parser.add_argument(
+        "--keep-snapshots", action="store_true", help="with --reuse: do not rebuild the snapshots"
+    )
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
     return parser.parse_args()
 
@@ -79,14 +83,15 @@ def main() -> None:
 
     today = timezone.now().date()
     day_times = []
-    for back in range(SNAPSHOT_DAYS):
+    for back in range(0 if args.keep_snapshots else SNAPSHOT_DAYS):
         start = time.perf_counter()
         kpi_snapshot_build(day=today - timezone.timedelta(days=back))
         day_times.append(time.perf_counter() - start)
-    print(
-        f"snapshots: {SNAPSHOT_DAYS} days in {sum(day_times):.1f} s "
-        f"(per day p50 {statistics.median(day_times):.2f} s, max {max(day_times):.2f} s)"
-    )
+    if day_times:
+        print(
+            f"snapshots: {SNAPSHOT_DAYS} days in {sum(day_times):.1f} s "
+            f"(per day p50 {statistics.median(day_times):.2f} s, max {max(day_times):.2f} s)"
+        )
 
     setup_test_environment()
     user, _ = get_user_model().objects.get_or_create(username="bench-ops")

@@ -6,6 +6,12 @@ class ErpConfig(AppConfig):
     verbose_name = "Core and master data"
 
     def ready(self) -> None:
+        # History tables of every app are append-only in PostgreSQL, also those added later.
+        from django.db.models.signals import post_migrate
+
+        from erp.security import history_protect
+
+        post_migrate.connect(history_protect, dispatch_uid="erp.history_protect")
         # The inbox topics the core app applies itself; other apps register theirs in their
         # own ready() (erp.services.inbox).
         from erp.models.inbox import InboundSource

@@ -79,3 +79,22 @@ def threepl_stock_pull() -> dict:
         "pulled": sum(1 for o in outcomes if o.created),
         "failed": [f"{o.source}/{o.account}: {o.error}" for o in outcomes if o.error],
     }
+
+
+@shared_task(name="erp.tasks.amazon_returns_pull", acks_late=True)
+def amazon_returns_pull() -> dict:
+    """Pull each Amazon account's FBA customer returns report into the inbox; beat runs it
+    every hour. Rows already seen change nothing, so overlapping pulls are safe."""
+    from erp.services.amazon_reports import amazon_returns_report_pull_all
+
+    return amazon_returns_report_pull_all()
+
+
+@shared_task(name="erp.tasks.inbox_process_batch", acks_late=True)
+def inbox_process_batch(event_ids: list[int]) -> dict:
+    """Apply a batch of inbound events in one transaction (a backlog drains with one task and
+    one commit per batch instead of per event). Safe to run twice: only `received` events
+    are applied, and rows another worker holds are skipped."""
+    from erp.services.inbox_batch import inbound_events_process_batch
+
+    return inbound_events_process_batch(event_ids=event_ids)

@@ -3,12 +3,20 @@
 from django.contrib import admin
 from django.contrib.auth.decorators import login_required
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from erp import views
-from erp.views import exceptions, integrations
+from erp.api import exceptions as exceptions_api
+from erp.security import SwaggerUIView
+from erp.views import exceptions, integrations, integrations_amazon
+from finance import api as finance_api
+from inventory import api as inventory_api
 from inventory import urls as inventory_urls
+from returns import api as returns_api
 from returns import urls as returns_urls
+
+# A path under /api/ that matches nothing is a JSON 404, like every other API error.
+handler404 = "erp.api.errors.not_found"
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -49,6 +57,11 @@ urlpatterns = [
         name="integration_dashboard",
     ),
     path(
+        "integrations/amazon/returns/",
+        integrations_amazon.AmazonReturnsImportView.as_view(),
+        name="amazon_returns_import",
+    ),
+    path(
         "integrations/events/<int:pk>/",
         integrations.InboundEventDetailView.as_view(),
         name="inbound_event_detail",
@@ -66,13 +79,18 @@ urlpatterns = [
     path("inventory/", include(inventory_urls.urlpatterns)),
     path("admin/", admin.site.urls),
     path("api/v1/inventory/", include(inventory_urls.api_urlpatterns)),
+    path("api/v1/inventory/", include(inventory_api.urlpatterns)),
     path("api/v1/returns/", include(returns_urls.api_urlpatterns)),
+    path("api/v1/returns/", include(returns_api.urlpatterns)),
+    path("api/v1/finance/", include(finance_api.urlpatterns)),
+    path("api/v1/exceptions/", include(exceptions_api.urlpatterns)),
+    path("api/v1/kpis/", include("reporting.api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     # People reach the docs in a browser, so they are sent to sign in; the schema itself is
     # guarded by SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"] for API clients too.
     path(
         "api/docs/",
-        login_required(SpectacularSwaggerView.as_view(url_name="api_schema")),
+        login_required(SwaggerUIView.as_view(url_name="api_schema")),
         name="api_docs",
     ),
 ]

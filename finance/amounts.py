@@ -5,8 +5,10 @@ For each returned line: gross = unit price x refunded units; then, in this order
   the customer is at fault for the return (size, preference, other…): a defective or wrongly
   shipped item is never charged for its condition;
 - the restocking fee, the policy's percentage of the gross;
-- the return shipping, RETURN_SHIPPING_FEE once per refund when the customer pays for it,
-  taken from the lines in order.
+- the return shipping, the channel's rate (RETURN_SHIPPING_FEE when it has none) once per
+  refund when the customer pays for it, taken from the lines in order;
+- what a manual partial refund already paid back for the line (finance's goodwill refunds
+  come off what the return refunds later).
 A deduction never takes a line below zero: what does not fit is waived, never carried over.
 An exchange pays nothing back: its lines are recorded with a zero price.
 """
@@ -30,7 +32,7 @@ GRADE_DEDUCTION_PERCENT: dict[str, Decimal] = {
     "F": Decimal("100"),
 }
 # The merchant's cost of a return label, charged when the policy says the customer pays the
-# return shipping. One flat amount in the refund's currency until label costs are recorded.
+# return shipping, on a channel with no rate of its own (finance.ReturnShippingRate).
 RETURN_SHIPPING_FEE = Decimal("5.95")
 
 
@@ -47,6 +49,7 @@ class LineInput:
     unit_price: Decimal
     grades: tuple[str, ...]
     customer_at_fault: bool = True
+    already_refunded: Decimal = ZERO
 
 
 @dataclass(frozen=True)
@@ -60,10 +63,13 @@ class LineAmount:
     shipping_deduction: Decimal
     amount: Decimal
     grades: str
+    earlier_refunds: Decimal = ZERO
 
     @property
     def deductions(self) -> Decimal:
-        return self.grade_deduction + self.restocking_fee + self.shipping_deduction
+        return (
+            self.grade_deduction + self.restocking_fee + self.shipping_deduction
+        ) + self.earlier_refunds
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,29 @@ class RefundAmounts:
     @property
     def amount(self) -> Decimal:
         return sum((line.amount for line in self.lines), ZERO)
+
+
+def manual_refund_amounts(*, lines: Sequence[tuple[int, Decimal]]) -> RefundAmounts:
+    """A manual partial refund: per returned line (id, amount), one line of that amount with no
+    deductions. It counts no unit as refunded (quantity 1 at the amount), so the refund the
+    policy triggers later still covers every unit, less this amount (`already_refunded`)."""
+    return RefundAmounts(
+        lines=tuple(
+            LineAmount(
+                return_line_id=line_id,
+                quantity=1,
+                unit_price=money(amount),
+                gross_amount=money(amount),
+                grade_deduction=ZERO,
+                restocking_fee=ZERO,
+                shipping_deduction=ZERO,
+                amount=money(amount),
+                grades="",
+            )
+            for line_id, amount in lines
+            if money(amount) > 0
+        )
+    )
 
 
 def grade_deduction(*, unit_price: Decimal, grade: str) -> Decimal:
@@ -117,6 +146,7 @@ def refund_amounts_calculate(
         fee = min(money(gross * fee_percent / 100), gross - condition)
         shipping = min(shipping_left, gross - condition - fee)
         shipping_left -= shipping
+        earlier = min(money(line.already_refunded), gross - condition - fee - shipping)
         result.append(
             LineAmount(
                 return_line_id=line.return_line_id,
@@ -126,8 +156,9 @@ def refund_amounts_calculate(
                 grade_deduction=condition,
                 restocking_fee=fee,
                 shipping_deduction=shipping,
-                amount=gross - condition - fee - shipping,
+                amount=gross - condition - fee - shipping - earlier,
                 grades=",".join(grade for grade in line.grades if grade),
+                earlier_refunds=earlier,
             )
         )
     return RefundAmounts(lines=tuple(result))

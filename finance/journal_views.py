@@ -1,5 +1,6 @@
 """Journal screens for finance: the journal with its filters, an entry and its cause, reversing
-an entry, the fiscal periods with what each holds, closing one, and the period's export."""
+an entry, the fiscal periods with what each holds, closing and reopening one, and the period's
+export."""
 
 from __future__ import annotations
 
@@ -30,12 +31,13 @@ from finance.journal_selectors import (
     journal_entry_list,
 )
 from finance.models import FiscalPeriod, JournalEntry
-from finance.services import fiscal_period_close, journal_entry_reverse
+from finance.services import fiscal_period_close, fiscal_period_reopen, journal_entry_reverse
 from inventory.models import StockMovement
 
 VIEW_JOURNAL = "finance.view_journalentry"
 VIEW_PERIODS = "finance.view_fiscalperiod"
 CLOSE_PERIOD = "finance.close_period"
+REOPEN_PERIOD = "finance.reopen_period"
 REVERSE_ENTRY = "finance.reverse_entry"
 EXPORT_JOURNAL = "finance.export_journal"
 UNPROCESSABLE = 422
@@ -213,9 +215,14 @@ class FiscalPeriodListView(PermissionRequiredMixin, ListView):
         return fiscal_period_list()
 
 
-def render_period_page(request: HttpRequest, period_id: int, *, status=200, close_form=None):
-    period = get_object_or_404(FiscalPeriod.objects.select_related("closed_by"), pk=period_id)
+def render_period_page(
+    request: HttpRequest, period_id: int, *, status=200, close_form=None, reopen_form=None
+):
+    period = get_object_or_404(
+        FiscalPeriod.objects.select_related("closed_by", "reopened_by"), pk=period_id
+    )
     can_close = period.is_open and request.user.has_perm(CLOSE_PERIOD)
+    can_reopen = not period.is_open and request.user.has_perm(REOPEN_PERIOD)
     return render(
         request,
         "finance/period_detail.html",
@@ -223,6 +230,7 @@ def render_period_page(request: HttpRequest, period_id: int, *, status=200, clos
             "period": period,
             "summary": fiscal_period_summary(period=period),
             "close_form": (close_form or ReasonForm()) if can_close else None,
+            "reopen_form": (reopen_form or ReasonForm()) if can_reopen else None,
             "can_export": request.user.has_perm(EXPORT_JOURNAL),
         },
         status=status,
@@ -264,6 +272,30 @@ class FiscalPeriodCloseView(PermissionRequiredMixin, View):
                 )
                 return redirect("fiscal_period_detail", pk=pk)
         return render_period_page(request, pk, status=UNPROCESSABLE, close_form=form)
+
+
+class FiscalPeriodReopenView(PermissionRequiredMixin, View):
+    """POST: reopen a closed period (finance.reopen_period, the controller's; with a reason)."""
+
+    http_method_names = ["post"]
+    permission_required = REOPEN_PERIOD
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        get_object_or_404(FiscalPeriod, pk=pk)
+        form = ReasonForm(request.POST)
+        if form.is_valid():
+            try:
+                period = fiscal_period_reopen(
+                    period_id=pk, reason=form.cleaned_data["reason"], actor=request.user
+                )
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                messages.success(
+                    request, f"{period.label} is open again; postings dated in it are accepted."
+                )
+                return redirect("fiscal_period_detail", pk=pk)
+        return render_period_page(request, pk, status=UNPROCESSABLE, reopen_form=form)
 
 
 class JournalExportView(PermissionRequiredMixin, View):

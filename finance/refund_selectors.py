@@ -1,11 +1,14 @@
 """Reads of refunds for the finance screens. Each selector owns its joins, so the approval
 queue costs the same few queries however many refunds it shows."""
 
+from decimal import Decimal
+
 from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from erp.models import Customer
-from finance.models import Refund, RefundLine, RefundState
+from finance.amounts import RETURN_SHIPPING_FEE
+from finance.models import Refund, RefundLine, RefundState, ReturnShippingRate
 
 QUEUE_LIMIT = 200
 # The tabs of the refunds screen, in the order finance works them.
@@ -16,6 +19,7 @@ QUEUE_STATES = (
     RefundState.APPROVED,
     RefundState.ISSUED,
     RefundState.REJECTED,
+    RefundState.WITHDRAWN,
 )
 
 
@@ -75,3 +79,13 @@ def refund_counts() -> dict[str, int]:
 
 def refund_get(*, pk: int) -> Refund:
     return _with_evidence(Refund.objects.all()).get(pk=pk)
+
+
+def return_shipping_fee(*, channel_id: int) -> Decimal:
+    """What a return label costs on the channel: its ReturnShippingRate, else the default."""
+    rate = (
+        ReturnShippingRate.objects.filter(channel_id=channel_id)
+        .values_list("amount", flat=True)
+        .first()
+    )
+    return RETURN_SHIPPING_FEE if rate is None else rate

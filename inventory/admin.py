@@ -8,7 +8,9 @@ from erp.admin_mixins import ReadOnlyAdminMixin
 from .models import (
     ChannelAvailability,
     ChannelRule,
+    ExternalLocation,
     InventoryUnit,
+    ReconciliationTolerance,
     SafetyStock,
     StockBalance,
     StockMovement,
@@ -80,3 +82,22 @@ class SafetyStockAdmin(admin.ModelAdmin):
     list_select_related = ["channel", "product"]
     search_fields = ["product__sku"]
     autocomplete_fields = ["product"]
+
+
+@admin.register(ExternalLocation)
+class ExternalLocationAdmin(SimpleHistoryAdmin):
+    """How each reconciliation source names our warehouses (source → warehouse)."""
+
+    list_display = ["source", "external_code", "warehouse"]
+    list_filter = ["source"]
+    list_select_related = ["warehouse"]
+    search_fields = ["external_code", "warehouse__code", "warehouse__name"]
+
+
+@admin.register(ReconciliationTolerance)
+class ReconciliationToleranceAdmin(SimpleHistoryAdmin):
+    """The unexplained variance allowed per source / category; the next run applies it."""
+
+    list_display = ["__str__", "source", "category", "units", "percent", "value"]
+    list_filter = ["source"]
+    list_select_related = ["category"]

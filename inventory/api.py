@@ -1,16 +1,33 @@
-"""Read-only stock API under /api/v1/inventory/: balances, channel availability, the ledger
-and serialized units. Reads need the model's view permission (erp.api.ModelPermissions)."""
+"""Stock API under /api/v1/inventory/: balances, channel availability, the ledger and
+serialized units (read-only; reads need the model's view permission, erp.api.ModelPermissions),
+and reconciliation: a source's snapshot upload and the variances it leads to."""
 
+import django_filters
 from django.core.exceptions import MultipleObjectsReturned
+from django.urls import path
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import generics, serializers
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination, LimitOffsetPagination
+from rest_framework.response import Response
 
+from erp.api.errors import errors
+from erp.api.permissions import ActionPermissions
+from erp.models import Warehouse
 from inventory import selectors
 from inventory.filters import AvailabilityFilter, BalanceFilter, MovementFilter, UnitFilter
 from inventory.models import ChannelAvailability, InventoryUnit, StockBalance, StockMovement
+from inventory.models.reconciliation import (
+    Bucket,
+    ExternalSnapshot,
+    ReconciliationVariance,
+    SnapshotScope,
+    SnapshotSource,
+    VarianceStatus,
+)
+from inventory.reconciliation import selectors as reconciliation_selectors
+from inventory.reconciliation.snapshots import SnapshotLineIn, snapshot_record
 
 
 class LocationSerializer(serializers.Serializer):
@@ -105,6 +122,7 @@ class UnitPagination(CursorPagination):
     page_size = 100
 
 
+@extend_schema(responses={200: BalanceSerializer(many=True), **errors(400, 403)})
 class BalanceListView(generics.ListAPIView):
     """Non-zero balances per SKU, location, state and lot."""
 
@@ -116,6 +134,7 @@ class BalanceListView(generics.ListAPIView):
         return selectors.balance_api_list()
 
 
+@extend_schema(responses={200: AvailabilitySerializer(many=True), **errors(400, 403)})
 class AvailabilityListView(generics.ListAPIView):
     """Available-to-sell per channel and SKU, with the version last acknowledged by the channel."""
 
@@ -127,6 +146,7 @@ class AvailabilityListView(generics.ListAPIView):
         return selectors.availability_list()
 
 
+@extend_schema(responses={200: MovementSerializer(many=True), **errors(400, 403, 404)})
 class MovementListView(generics.ListAPIView):
     """The ledger, newest first; location and state match either side of a movement."""
 
@@ -138,6 +158,7 @@ class MovementListView(generics.ListAPIView):
         return selectors.movement_list()
 
 
+@extend_schema(responses={200: UnitSerializer(many=True), **errors(400, 403, 404)})
 class UnitListView(generics.ListAPIView):
     """Serialized units: where each serial is now."""
 
@@ -156,7 +177,8 @@ class UnitListView(generics.ListAPIView):
             OpenApiTypes.STR,
             description="The SKU, when several SKUs share this serial number.",
         )
-    ]
+    ],
+    responses={200: UnitLifeSerializer, **errors(400, 403, 404)},
 )
 class UnitDetailView(generics.RetrieveAPIView):
     """One serial: where it is now and every movement of its life, oldest first."""
@@ -188,3 +210,198 @@ class UnitDetailView(generics.RetrieveAPIView):
             ) from error
         self.check_object_permissions(self.request, unit)
         return unit
+
+
+# ---- Reconciliation -------------------------------------------------------------------------
+
+
+class SnapshotLineSerializer(serializers.Serializer):
+    """One SKU at one external location; a figure the source does not report is omitted or
+    null (not 0)."""
+
+    sku = serializers.CharField(max_length=80, help_text="Our SKU or a channel listing's SKU.")
+    external_location = serializers.CharField(
+        max_length=120, required=False, allow_blank=True, default=""
+    )
+    lot = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
+    on_hand = serializers.IntegerField(
+        min_value=0, max_value=10**12, required=False, allow_null=True, default=None
+    )
+    available = serializers.IntegerField(
+        min_value=0, max_value=10**12, required=False, allow_null=True, default=None
+    )
+    allocated = serializers.IntegerField(
+        min_value=0, max_value=10**12, required=False, allow_null=True, default=None
+    )
+    on_hold = serializers.IntegerField(
+        min_value=0, max_value=10**12, required=False, allow_null=True, default=None
+    )
+
+
+UPLOAD_SOURCES = [choice for choice in SnapshotSource.choices if choice[0] != "storefront"]
+MAX_SNAPSHOT_LINES = 20_000
+
+
+class SnapshotUploadSerializer(serializers.Serializer):
+    source = serializers.ChoiceField(choices=UPLOAD_SOURCES)
+    external_ref = serializers.CharField(
+        max_length=200, help_text="The source's id for this report: a replay is a no-op."
+    )
+    taken_at = serializers.DateTimeField(help_text="When the counts were true (with a zone).")
+    scope = serializers.ChoiceField(choices=SnapshotScope.choices, default=SnapshotScope.FULL)
+    warehouse = serializers.SlugField(
+        max_length=40,
+        required=False,
+        help_text="Our warehouse code, for lines whose location is not mapped.",
+    )
+    note = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    lines = SnapshotLineSerializer(many=True, max_length=MAX_SNAPSHOT_LINES)
+
+
+class SnapshotSerializer(serializers.ModelSerializer):
+    warehouse = serializers.CharField(source="warehouse.code", allow_null=True, default=None)
+    recorded_by = serializers.CharField(
+        source="recorded_by.username", allow_null=True, default=None
+    )
+
+    class Meta:
+        model = ExternalSnapshot
+        fields = [
+            "id",
+            "source",
+            "external_ref",
+            "scope",
+            "warehouse",
+            "taken_at",
+            "recorded_at",
+            "recorded_by",
+            "line_count",
+            "note",
+        ]
+
+
+class SnapshotUploadView(generics.GenericAPIView):
+    """Record what a 3PL or marketplace says we hold, through `snapshot_record` (strict): a
+    line whose SKU or location we cannot match refuses the whole upload (400, naming each
+    line; nothing written). The same (source, external_ref) again returns the snapshot
+    already recorded (200). After commit, an incremental reconciliation of its SKUs runs."""
+
+    permission_classes = [ActionPermissions]
+    required_permissions = ("inventory.view_externalsnapshot", "inventory.import_inventoryreport")
+    serializer_class = SnapshotUploadSerializer
+
+    @extend_schema(
+        request=SnapshotUploadSerializer,
+        responses={
+            201: SnapshotSerializer,
+            200: OpenApiResponse(SnapshotSerializer, description="Already recorded: a replay."),
+            **errors(400, 403),
+        },
+    )
+    def post(self, request):
+        incoming = SnapshotUploadSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        warehouse_id = None
+        if data.get("warehouse"):
+            warehouse_id = (
+                Warehouse.objects.filter(code=data["warehouse"])
+                .values_list("pk", flat=True)
+                .first()
+            )
+            if warehouse_id is None:
+                raise ValidationError({"warehouse": ["No warehouse with this code."]})
+        replay = ExternalSnapshot.objects.filter(
+            source=data["source"], external_ref=data["external_ref"].strip()
+        ).exists()
+        snapshot = snapshot_record(
+            source=data["source"],
+            taken_at=data["taken_at"],
+            lines=[SnapshotLineIn(**line) for line in data["lines"]],
+            external_ref=data["external_ref"],
+            warehouse_id=warehouse_id,
+            actor=request.user,
+            scope=data["scope"],
+            note=data["note"],
+            strict=True,
+        )
+        return Response(
+            SnapshotSerializer(snapshot).data,
+            status=status.HTTP_200_OK if replay else status.HTTP_201_CREATED,
+        )
+
+
+class VarianceSerializer(serializers.ModelSerializer):
+    sku = serializers.CharField(source="product.sku")
+    warehouse = serializers.CharField(source="warehouse.code", allow_null=True, default=None)
+    channel = serializers.CharField(source="channel.code", allow_null=True, default=None)
+
+    class Meta:
+        model = ReconciliationVariance
+        fields = [
+            "id",
+            "source",
+            "bucket",
+            "sku",
+            "warehouse",
+            "channel",
+            "taken_at",
+            "erp_qty",
+            "external_qty",
+            "difference",
+            "after_snapshot",
+            "pending_disposition",
+            "in_transit",
+            "unacknowledged",
+            "explained",
+            "unexplained",
+            "unit_cost",
+            "unexplained_value",
+            "status",
+            "unexplained_since",
+            "computed_at",
+            "snapshot",
+            "exception",
+        ]
+
+
+class VarianceFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=VarianceStatus.choices)
+    source = django_filters.ChoiceFilter(choices=SnapshotSource.choices)
+    bucket = django_filters.ChoiceFilter(choices=Bucket.choices)
+    sku = django_filters.CharFilter(field_name="product__sku", help_text="SKU code, exact.")
+    warehouse = django_filters.CharFilter(field_name="warehouse__code", help_text="Warehouse code.")
+
+    class Meta:
+        model = ReconciliationVariance
+        fields = ["status", "source", "bucket", "sku", "warehouse"]
+
+
+@extend_schema(responses={200: VarianceSerializer(many=True), **errors(400, 403)})
+class VarianceListView(generics.ListAPIView):
+    """Current variances that are not matched, the largest unexplained value first."""
+
+    serializer_class = VarianceSerializer
+    filterset_class = VarianceFilter
+    pagination_class = BalancePagination
+
+    def get_queryset(self):
+        return reconciliation_selectors.variance_list()
+
+
+@extend_schema(responses={200: VarianceSerializer, **errors(403, 404)})
+class VarianceDetailView(generics.RetrieveAPIView):
+    """One variance, matched or not."""
+
+    serializer_class = VarianceSerializer
+
+    def get_queryset(self):
+        return ReconciliationVariance.objects.select_related("product", "warehouse", "channel")
+
+
+# Reconciliation under /api/v1/inventory/ (the stock reads are in inventory.urls).
+urlpatterns = [
+    path("snapshots/", SnapshotUploadView.as_view(), name="inventory_api_snapshots"),
+    path("variances/", VarianceListView.as_view(), name="inventory_api_variances"),
+    path("variances/<int:pk>/", VarianceDetailView.as_view(), name="inventory_api_variance"),
+]

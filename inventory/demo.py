@@ -219,6 +219,16 @@ def _moves(rng, on_shelf, locations, *, count, kind, state, reason, when) -> int
     return sum(line.qty for line in lines)
 
 
+def demo_stock_reset_check() -> None:
+    """Refuses (DemoStockResetRefused) on SQLite once there is a ledger, deleting nothing: the
+    demo reset asks first, before any app deletes its part."""
+    if connection.vendor != "postgresql" and StockMovement.objects.exists():
+        raise DemoStockResetRefused(
+            "the stock ledger is append-only and this database (SQLite) will not bypass that; "
+            "delete var/ and run `make run` again to start over"
+        )
+
+
 def demo_stock_reset() -> dict[str, int]:
     """Effects: deletes the stock ledger, balances, units (and their history), availability,
     safety stock and the availability outbox messages; returns rows deleted per table. Call
@@ -237,11 +247,7 @@ def demo_stock_reset() -> dict[str, int]:
         raise DemoStockResetRefused(
             f"the stock ledger holds {foreign.count():,} movement(s) the demo did not post"
         )
-    if connection.vendor != "postgresql":
-        raise DemoStockResetRefused(
-            "the stock ledger is append-only and this database (SQLite) will not bypass that; "
-            "delete var/ and run `make run` again to start over"
-        )
+    demo_stock_reset_check()
     with pgtrigger.ignore(APPEND_ONLY_TRIGGER):
         deleted = _delete(
             [

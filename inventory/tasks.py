@@ -1,21 +1,15 @@
 """Background jobs of the stock ledger: reconciliation runs."""
 
 from celery import shared_task
-from django.db import connection
 
 from inventory.models import ReconciliationRun, RunKind, RunStatus
 from inventory.reconciliation import runs
-
-# Runs are set-based PostgreSQL; the embedded SQLite demo skips the schedule quietly.
-NEEDS_POSTGRESQL = {"skipped": "reconciliation runs need PostgreSQL"}
 
 
 @shared_task(name="inventory.tasks.reconciliation_incremental", acks_late=True)
 def reconciliation_incremental(product_ids: list[int] | None = None) -> dict:
     """Reconcile the SKUs given (a new snapshot) or those moved since the last run; beat runs
     it every few seconds. Idempotent: a key computed twice is written the same."""
-    if connection.vendor != "postgresql":
-        return NEEDS_POSTGRESQL
     run = runs.run_incremental(product_ids=product_ids)
     if run is None:
         return {"run": None}
@@ -39,8 +33,6 @@ def reconciliation_full_run(self, run_id: int) -> dict:
 def reconciliation_full_schedule() -> dict:
     """Beat: start a full run, and send again any queued or running full run (a worker that
     died mid-run left it there; the run resumes after its cursor)."""
-    if connection.vendor != "postgresql":
-        return NEEDS_POSTGRESQL
     unfinished = list(
         ReconciliationRun.objects.filter(
             kind=RunKind.FULL, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]

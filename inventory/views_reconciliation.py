@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import FormView, TemplateView
 
+from erp.validators import validate_report_upload
 from inventory.models import ReconciliationRun, ReconciliationVariance
 from inventory.reconciliation import run_full_start, selectors, variance_accept
 from inventory.reconciliation.reports import amazon_inventory_import
@@ -32,6 +33,7 @@ class AmazonImportForm(forms.Form):
         label="Report file",
         help_text="GET_AFN_INVENTORY_DATA or the MYI unsuppressed report (tab-separated), or "
         "SP-API inventory summaries (JSON).",
+        validators=[validate_report_upload],
     )
     taken_at = forms.DateTimeField(
         label="Report time",

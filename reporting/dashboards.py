@@ -1,12 +1,12 @@
 """The dashboards: one per role and an executive overview, each a list of blocks built from
-`sections`. A block is a row of headline figures, a chart, a table, a pair of them side by
-side, or the KPIs still waiting for their data."""
+`sections`. A block is a row of headline figures, a chart, a table, or a pair of them side by
+side."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import sections as s
-from .kpis import PENDING_KPIS, KpiFilters
+from .kpis import KpiFilters
 from .snapshots import kpi_trend
 from .tables import Stat
 
@@ -15,7 +15,7 @@ ALL = "reporting.view_all_dashboards"
 
 @dataclass(frozen=True)
 class Block:
-    kind: str  # stats | chart | table | pair | pending
+    kind: str  # stats | chart | table | pair
     content: object
 
 
@@ -81,9 +81,39 @@ def _warehouse(filters: KpiFilters):
 
 
 def _finance(filters: KpiFilters):
-    trend = kpi_trend(filters=filters, metrics=["units_requested", "units_shipped"])
+    trend = kpi_trend(
+        filters=filters,
+        metrics=[
+            "units_requested",
+            "units_shipped",
+            "refund_latency_median_hours",
+            "refund_accuracy",
+        ],
+    )
+    recovery, recovery_chart = s.recovery_section(filters)
+    pipeline = s.kpis.open_pipeline(filters=filters)
+    accuracy = s.trend_chart(trend, ["refund_accuracy"], "Refund accuracy", "fin-accuracy")
+    accuracy.datasets[0]["values"] = [
+        None if v is None else round(v * 100, 1) for v in accuracy.datasets[0]["values"]
+    ]
+    accuracy.datasets[0]["label"] = "Refund accuracy (%)"
     blocks = [
-        Block("stats", s.pipeline_stats(filters, s.OPEN_STATE_GROUPS["finance"])),
+        Block("stats", s.pipeline_stats(filters, s.OPEN_STATE_GROUPS["finance"], pipeline)),
+        Block("stats", s.refund_stats(filters)),
+        _pair(
+            s.trend_chart(
+                trend,
+                ["refund_latency_median_hours"],
+                "Refund latency, median",
+                "fin-latency",
+            ),
+            accuracy,
+        ),
+        _pair(
+            s.cycle_time_table(filters, stages={"inspection_to_refund", "total"}),
+            recovery_chart,
+        ),
+        Block("table", recovery),
         _pair(
             s.trend_chart(
                 trend,
@@ -91,10 +121,9 @@ def _finance(filters: KpiFilters):
                 "Units shipped and returned",
                 "fin-trend",
             ),
-            s.value_table(filters),
+            s.value_table(filters, pipeline),
         ),
         Block("table", s.return_rate_table(filters)),
-        Block("pending", PENDING_KPIS["finance"]),
     ]
     return blocks, trend
 
@@ -104,6 +133,7 @@ def _operations(filters: KpiFilters):
     exceptions, exceptions_chart = s.exceptions_table(filters)
     forecast_chart, forecast_table = s.forecast_section(filters)
     quarantine, restock, released = s.quarantine_section(filters)
+    reconciliation, reconciliation_chart = s.reconciliation_section(filters)
     blocks = [
         _pair(
             exceptions_chart,
@@ -116,7 +146,8 @@ def _operations(filters: KpiFilters):
         _pair(s.cycle_time_table(filters), quarantine),
         Block("stats", [restock, released]),
         _pair(forecast_chart, forecast_table),
-        Block("pending", PENDING_KPIS["operations"]),
+        Block("table", reconciliation),
+        Block("chart", reconciliation_chart),
     ]
     return blocks, trend
 
@@ -131,8 +162,8 @@ def _executive(filters: KpiFilters):
     trend = kpi_trend(filters=filters, metrics=metrics)
     cycle = s.cycle_time_table(filters, stages={"total"})
     total = cycle.rows[0] if cycle.rows else None
-    shipped = sum(s.kpis.shipped_units(filters=filters).values())
-    returned = sum(s.kpis.returned_units(filters=filters).values())
+    skus = s.sku_parts(filters)
+    shipped, returned = s.shipped_and_returned(filters, skus)
     exceptions = s.kpis.exception_volume_by_kind(filters=filters)
     reasons, reasons_chart = s.reasons_table(filters, by="category")
     stats = [
@@ -169,9 +200,8 @@ def _executive(filters: KpiFilters):
             ),
             reasons_chart,
         ),
-        Block("table", s.return_rate_table(filters, limit=10)),
+        Block("table", s.return_rate_table(filters, limit=10, parts=skus)),
         Block("table", reasons),
-        Block("pending", PENDING_KPIS["finance"] + PENDING_KPIS["operations"]),
     ]
     return blocks, trend
 
@@ -196,14 +226,16 @@ DASHBOARDS = {
         Dashboard(
             "finance",
             "Finance dashboard",
-            "The value of returns still open, and which SKUs come back most.",
+            "Refund speed and accuracy, what dispositions recover, the value of open returns, "
+            "and which SKUs come back most.",
             ("erp.access_finance", ALL),
             _finance,
         ),
         Dashboard(
             "operations",
             "Operations dashboard",
-            "Exceptions and their age, SKUs returning more than usual, cycle times, inbound.",
+            "Exceptions and their age, SKUs returning more than usual, cycle times, inbound, "
+            "stock reconciliation.",
             ("erp.access_operations", ALL),
             _operations,
         ),

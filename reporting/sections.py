@@ -6,13 +6,14 @@ from urllib.parse import urlencode
 from django.urls import reverse
 from django.utils import timezone
 
-from erp.models import ExceptionCase, ReasonCode
+from erp.models import Category, Channel, ExceptionCase, Product, ReasonCode
 from erp.models.exceptions import ACTIVE_STATES, ExceptionKind
 from returns.models import ReturnState
 
 from . import kpis
 from .anomaly import Thresholds
 from .kpis import KpiFilters
+from .parts import ALL_STAGES, SKU_RATES, hist_metric, reasons_metric, stage_summaries, window_parts
 from .snapshots import METRICS, Trend, forecast_read
 from .tables import Cell, Chart, Column, Stat, Table
 
@@ -28,15 +29,16 @@ def _hours(value: float | None) -> Cell:
 
 
 def cycle_time_table(filters: KpiFilters, stages=None) -> Table:
+    """Median and p90 per stage from the daily snapshots' hour histograms (reporting.parts),
+    today and any day not stored yet computed live."""
+    metrics = [hist_metric(stage.key) for stage in ALL_STAGES if not stages or stage.key in stages]
+    window = window_parts(filters=filters, metrics=metrics)
     rows = []
-    for item in kpis.return_cycle_times(filters=filters):
-        if stages and item.stage.key not in stages:
-            continue
-        summary = item.summary
+    for stage, summary in stage_summaries(window.parts):
         rows.append(
             [
-                Cell(item.stage.label),
-                Cell(summary.count, href=cases_link(filters, stage=item.stage.key)),
+                Cell(stage.label),
+                Cell(summary.count, href=cases_link(filters, stage=stage.key)),
                 _hours(summary.median_hours),
                 _hours(summary.p90_hours),
             ]
@@ -51,7 +53,8 @@ def cycle_time_table(filters: KpiFilters, stages=None) -> Table:
             Column("p90 (h)", True),
         ],
         rows,
-        note="Cases whose stage ended in the window.",
+        note="Cases whose stage ended in the window (inspection to refund: refunds issued in "
+        "it); to the hour, from the daily snapshots.",
     )
 
 
@@ -72,8 +75,43 @@ def trend_chart(trend: Trend, metrics: list[str], title: str, slug: str, kind="l
     )
 
 
+def _reason_rows(filters: KpiFilters, by: str) -> list:
+    """`kpis.return_reasons`' rows from the window's snapshot parts; two queries for names."""
+    parts = window_parts(filters=filters, metrics=[reasons_metric(by)]).parts[reasons_metric(by)]
+    keys = [
+        tuple(int(n) if n not in ("None", "") else None for n in key.split("|")) for key in parts
+    ]
+    model, field = {
+        "channel": (Channel, "name"),
+        "sku": (Product, "sku"),
+        "category": (Category, "name"),
+    }[by]
+    names = dict(model.objects.filter(pk__in={d for d, _ in keys}).values_list("pk", field))
+    reasons = {
+        pk: (code, label, group)
+        for pk, code, label, group in ReasonCode.objects.filter(
+            pk__in={r for _, r in keys}
+        ).values_list("pk", "code", "label", "group")
+    }
+    rows = []
+    for (dim, reason), (lines, units) in zip(keys, parts.values(), strict=True):
+        code, label, group = reasons.get(reason, ("", "", ""))
+        rows.append(
+            kpis.reasons.ReasonRow(
+                dimension_id=dim,
+                dimension=names.get(dim, "—"),
+                reason_code=code,
+                reason=label,
+                group=group,
+                units=units,
+                lines=lines,
+            )
+        )
+    return sorted(rows, key=lambda row: (row.dimension, -row.units, row.reason_code))
+
+
 def reasons_table(filters: KpiFilters, by: str) -> tuple[Table, Chart]:
-    rows = kpis.return_reasons(filters=filters, by=by)
+    rows = _reason_rows(filters, by)
     title = {"channel": "Channel", "sku": "SKU", "category": "Category"}[by]
     table = Table(
         f"reasons-by-{by}",
@@ -119,8 +157,46 @@ def reasons_table(filters: KpiFilters, by: str) -> tuple[Table, Chart]:
     return table, chart
 
 
-def return_rate_table(filters: KpiFilters, limit: int = 20) -> Table:
-    rows = kpis.sku_return_rates(filters=filters, limit=limit)
+def sku_parts(filters: KpiFilters) -> dict:
+    """SKU id → [shipped, returned] over the window (reporting.parts), for `sku_rates` and
+    `shipped_and_returned` to share."""
+    return window_parts(filters=filters, metrics=[SKU_RATES]).parts[SKU_RATES]
+
+
+def sku_rates(filters: KpiFilters, limit: int = 20, parts=None) -> list:
+    """`kpis.sku_return_rates` from the window's snapshot parts, highest rate first (ties: most
+    returned, then the older SKU); one query for the names of the rows shown."""
+    parts = sku_parts(filters) if parts is None else parts
+    ranked = sorted(
+        (
+            (int(pk), shipped, returned)
+            for pk, (shipped, returned) in parts.items()
+            if returned and pk not in ("None", "")
+        ),
+        key=lambda row: (not row[1], -(row[2] / row[1]) if row[1] else 0, -row[2], row[0]),
+    )[:limit]
+    names = {
+        pk: (sku, name)
+        for pk, sku, name in Product.objects.filter(pk__in=[pk for pk, *_ in ranked]).values_list(
+            "pk", "sku", "name"
+        )
+    }
+    return [
+        kpis.return_rate.SkuReturnRate(pk, *names.get(pk, ("?", "")), shipped, returned)
+        for pk, shipped, returned in ranked
+    ]
+
+
+def shipped_and_returned(filters: KpiFilters, parts=None) -> tuple[int, int]:
+    parts = sku_parts(filters) if parts is None else parts
+    return (
+        sum(shipped for shipped, _ in parts.values()),
+        sum(returned for _, returned in parts.values()),
+    )
+
+
+def return_rate_table(filters: KpiFilters, limit: int = 20, parts=None) -> Table:
+    rows = sku_rates(filters, limit=limit, parts=parts)
     return Table(
         "return-rate",
         "Return rate per SKU",
@@ -211,17 +287,20 @@ def quarantine_section(filters: KpiFilters) -> tuple[Table, Stat, Stat]:
     return table, restock_stat, release_stat
 
 
-def pipeline_stats(filters: KpiFilters, states) -> list[Stat]:
-    counts = {row.state: row for row in kpis.open_pipeline(filters=filters)}
+def pipeline_stats(filters: KpiFilters, states, pipeline=None) -> list[Stat]:
+    """`pipeline`: kpis.open_pipeline's rows when the dashboard read them already."""
+    pipeline = kpis.open_pipeline(filters=filters) if pipeline is None else pipeline
+    counts = {row.state: row for row in pipeline}
     return [
         Stat(counts[state].label, str(counts[state].cases), href=cases_link(filters, state=state))
         for state in states
     ]
 
 
-def value_table(filters: KpiFilters) -> Table:
+def value_table(filters: KpiFilters, pipeline=None) -> Table:
     rows = []
-    for row in kpis.open_pipeline(filters=filters):
+    pipeline = kpis.open_pipeline(filters=filters) if pipeline is None else pipeline
+    for row in pipeline:
         for currency, value in sorted(row.value_by_currency.items()):
             rows.append(
                 [
@@ -369,3 +448,139 @@ OPEN_STATE_GROUPS = {
     "warehouse": (ReturnState.IN_TRANSIT, ReturnState.DELIVERED, ReturnState.RECEIVED),
     "finance": (ReturnState.RECEIVED, ReturnState.INSPECTED),
 }
+
+
+def _pct(rate: float | None) -> str:
+    return "—" if rate is None else f"{rate * 100:.1f}%"
+
+
+def refund_stats(filters: KpiFilters) -> list[Stat]:
+    """Refund latency and accuracy over the window (kpis.refunds), computed live: the refunds
+    issued in a window are few next to the cases."""
+    latency = kpis.refunds.refund_latency(filters=filters)
+    accuracy = kpis.refunds.refund_accuracy(filters=filters)
+    return [
+        Stat(
+            "Refund latency, median",
+            "—" if latency.median is None else f"{latency.median_hours:.1f} h",
+            hint=f"p90 {latency.p90_hours:.1f} h · {latency.count} refunds issued"
+            if latency.count
+            else "No refund issued",
+        ),
+        Stat(
+            "Refund accuracy",
+            _pct(accuracy.rate),
+            tone="danger" if accuracy.rate is not None and accuracy.rate < 0.95 else "",
+            hint=f"{accuracy.accurate} of {accuracy.checked} checked · "
+            f"{accuracy.unverified} not inspected yet",
+        ),
+        Stat(
+            "Refunds off the inspection",
+            f"{accuracy.mismatched + accuracy.reversed}",
+            hint=f"{accuracy.mismatched} wrong deduction · {accuracy.reversed} reversed · "
+            f"net {accuracy.over_refunded - accuracy.under_refunded} over-refunded",
+        ),
+    ]
+
+
+def recovery_section(filters: KpiFilters) -> tuple[Table, Chart]:
+    rows = kpis.recovery.recovery_by_disposition(filters=filters)
+    table = Table(
+        "recovery",
+        "Recovery by disposition",
+        [
+            Column("Disposition"),
+            Column("Currency"),
+            Column("Units", True),
+            Column("Returned value", True),
+            Column("Expected recovery", True),
+            Column("Expected rate", True),
+            Column("Realized", True),
+            Column("Realized rate", True),
+        ],
+        [
+            [
+                Cell(row.label),
+                Cell(row.currency or "—"),
+                Cell(row.units),
+                Cell(row.returned_value),
+                Cell(row.expected),
+                Cell(row.expected_rate, text=_pct(row.expected_rate)),
+                Cell(row.realized),
+                Cell(row.realized_rate, text=_pct(row.realized_rate)),
+            ]
+            for row in rows
+        ],
+        note="Units whose current disposition was decided in the window. Expected: what the "
+        "warehouse recorded with its basis; realized: vendor credits and liquidation sales "
+        "finance recorded. Rates are of the units' returned value.",
+    )
+    currencies = sorted({row.currency for row in rows})
+    main = currencies[0] if len(currencies) == 1 else None
+    shown = [row for row in rows if main is None or row.currency == main]
+    chart = Chart(
+        "recovery-chart",
+        "Recovery rate by disposition" + (f" ({main})" if main else ""),
+        [f"{row.label} {row.currency}" if not main else row.label for row in shown],
+        [
+            {
+                "label": "Expected (%)",
+                "values": [round((row.expected_rate or 0) * 100, 1) for row in shown],
+            },
+            {
+                "label": "Realized (%)",
+                "values": [round((row.realized_rate or 0) * 100, 1) for row in shown],
+            },
+        ],
+        description="Bar chart of expected and realized recovery as a share of returned value, "
+        "per disposition",
+    )
+    return table, chart
+
+
+def reconciliation_section(filters: KpiFilters) -> tuple[Table, Chart]:
+    rows = kpis.reconciliation.reconciliation_variance(filters=filters)
+    table = Table(
+        "reconciliation-variance",
+        "Reconciliation variance",
+        [
+            Column("Source · figure"),
+            Column("Keys off", True),
+            Column("Over tolerance", True),
+            Column("Units off", True),
+            Column("Explained", True),
+            Column("Unexplained", True),
+            Column("Value off", True),
+            Column("Unexplained value", True),
+        ],
+        [
+            [
+                Cell(row.label),
+                Cell(row.keys),
+                Cell(row.over_tolerance),
+                Cell(row.variance_units),
+                Cell(row.explained_units),
+                Cell(row.unexplained_units),
+                Cell(row.variance_value),
+                Cell(row.unexplained_value),
+            ]
+            for row in rows
+        ],
+        note="As of the last reconciliation run: Σ |external - ours| per SKU and place, the part "
+        "in-flight events explain and the rest; value at unit cost.",
+        empty="Every compared figure matches.",
+    )
+    trend = kpis.reconciliation.reconciliation_variance_trend(filters=filters)
+    chart = Chart(
+        "reconciliation-trend",
+        "Unexplained variance by source (units)",
+        [day.isoformat() for day in trend.days],
+        [
+            {"label": kpis.reconciliation.SOURCE_LABELS.get(source, source), "values": unexplained}
+            for source, (_, unexplained) in sorted(trend.sources.items())
+        ],
+        kind="line",
+        note="At each day's last reconciliation run",
+        description="Line chart of unexplained variance units per source per day",
+    )
+    return table, chart

@@ -8,14 +8,16 @@ from django.db import transaction
 from django.db.models import Count, Max, Sum
 from django.utils import timezone
 
-from erp.models import Channel, ExceptionCase, Warehouse
+from erp.models import Category, Channel, ExceptionCase, Warehouse
 from returns.models.cases import VOID_STATES
 
 from .forecast import HORIZON_DAYS, inbound_forecast
 from .kpis import KpiFilters, restock_latency, return_cycle_times
 from .kpis.cases import cases_filtered, lines_filtered
+from .kpis.refunds import refund_accuracy, refund_latency
 from .kpis.return_rate import returned_units, shipped_units
 from .models import KpiSnapshot
+from .parts import all_parts
 
 # metric → how a chart names it. Cycle times are stored per stage as
 # cycle_<stage>_median_hours and cycle_<stage>_p90_hours.
@@ -29,6 +31,9 @@ METRICS = {
     "restock_median_hours": "Restock latency, median (h)",
     "cycle_total_median_hours": "Cycle time, median (h)",
     "cycle_total_p90_hours": "Cycle time, p90 (h)",
+    "refunds_issued": "Refunds issued",
+    "refund_latency_median_hours": "Refund latency, median (h)",
+    "refund_accuracy": "Refund accuracy",
 }
 
 
@@ -65,6 +70,14 @@ def _values_for(filters: KpiFilters, *, with_exceptions: bool) -> dict[str, tupl
     values["units_requested"] = (Decimal(returned), returned)
     rate = (Decimal(returned) / Decimal(shipped)).quantize(Decimal("0.0001")) if shipped else None
     values["return_rate"] = (rate, shipped)
+    latency = refund_latency(filters=filters)
+    values["refunds_issued"] = (Decimal(latency.count), latency.count)
+    values["refund_latency_median_hours"] = (_hours(latency.median), latency.count)
+    accuracy = refund_accuracy(filters=filters)
+    values["refund_accuracy"] = (
+        None if accuracy.rate is None else Decimal(str(round(accuracy.rate, 4))),
+        accuracy.checked,
+    )
     if filters.channel_id is None:
         restock = restock_latency(filters=filters)
         values["restock_median_hours"] = (_hours(restock.median), restock.count)
@@ -78,7 +91,8 @@ def _values_for(filters: KpiFilters, *, with_exceptions: bool) -> dict[str, tupl
 
 @transaction.atomic
 def kpi_snapshot_build(*, day: date) -> int:
-    """Compute `day`'s KPIs for everything, each active channel and each active warehouse.
+    """Compute `day`'s KPIs for everything, each active channel, each active warehouse and
+    each category; with the parts of the window figures that do not add up (reporting.parts).
 
     Effects: replaces that day's KpiSnapshot rows (an upsert per metric and dimension, so a
     rebuild is idempotent) with computed_at = now; returns how many rows it wrote.
@@ -89,6 +103,8 @@ def kpi_snapshot_build(*, day: date) -> int:
         dimensions[f"channel:{pk}"] = KpiFilters(start=day, end=day, channel_id=pk)
     for pk in Warehouse.objects.filter(is_active=True).values_list("pk", flat=True):
         dimensions[f"warehouse:{pk}"] = KpiFilters(start=day, end=day, warehouse_id=pk)
+    for pk in Category.objects.values_list("pk", flat=True):
+        dimensions[f"category:{pk}"] = KpiFilters(start=day, end=day, category_id=pk)
     rows = [
         KpiSnapshot(
             day=day, metric=metric, dimension=dimension, value=value, count=count, computed_at=now
@@ -96,11 +112,23 @@ def kpi_snapshot_build(*, day: date) -> int:
         for dimension, filters in dimensions.items()
         for metric, (value, count) in _values_for(filters, with_exceptions=not dimension).items()
     ]
+    rows += [
+        KpiSnapshot(
+            day=day,
+            metric=metric,
+            dimension=dimension,
+            breakdown=breakdown,
+            count=len(breakdown),
+            computed_at=now,
+        )
+        for dimension, filters in dimensions.items()
+        for metric, breakdown in all_parts(filters).items()
+    ]
     KpiSnapshot.objects.bulk_create(
         rows,
         update_conflicts=True,
         unique_fields=["day", "metric", "dimension"],
-        update_fields=["value", "count", "computed_at"],
+        update_fields=["value", "count", "breakdown", "computed_at"],
     )
     return len(rows)
 
@@ -131,12 +159,15 @@ class Trend:
 
 
 def trend_dimension(filters: KpiFilters) -> str:
-    """The snapshot dimension matching the filters: a channel, else a warehouse, else all.
-    Category is not snapshotted: its trend is the overall one."""
+    """The snapshot dimension matching the filters: a channel, else a warehouse, else a
+    category, else all (snapshots are per single dimension: with two filters set, the trend is
+    the first one's)."""
     if filters.channel_id:
         return f"channel:{filters.channel_id}"
     if filters.warehouse_id:
         return f"warehouse:{filters.warehouse_id}"
+    if filters.category_id:
+        return f"category:{filters.category_id}"
     return ""
 
 

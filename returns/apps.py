@@ -15,8 +15,9 @@ class ReturnsConfig(AppConfig):
         outbox_sender_register(topic=TOPIC, sender=customer_message_send)
 
         # Carrier milestones and Shopify's returns lifecycle reach cases through the inbox.
-        from returns.channel_events import shopify_handlers_register
+        from returns.channel_events import amazon_handlers_register, shopify_handlers_register
         from returns.handlers import carrier_handlers_register
 
         carrier_handlers_register()
         shopify_handlers_register()
+        amazon_handlers_register()

@@ -22,15 +22,29 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Permission
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django_fsm import TransitionNotAllowed
 
+from erp.adapters.amazon import CustomerReturnRow
+from erp.adapters.base import body_digest
 from erp.adapters.shopify import (
+    RETURN_UPDATE_TOPIC,
     REVERSE_DELIVERY_TOPIC,
     ShopifyRefund,
     ShopifyReturn,
+    ShopifyReturnUpdate,
     ShopifyReverseDelivery,
 )
-from erp.models import Channel, InboundEvent, OrderLine, ReasonCode, ReasonCodeMapping, SalesOrder
+from erp.models import (
+    Channel,
+    ChannelListing,
+    InboundEvent,
+    OrderLine,
+    Product,
+    ReasonCode,
+    ReasonCodeMapping,
+    SalesOrder,
+)
 from erp.models.exceptions import ExceptionKind
 from erp.models.inbox import InboundSource
 from erp.services.inbox import InboundEventParked
@@ -97,6 +111,8 @@ def _channel(event: InboundEvent) -> Channel:
 
 
 def _reason_code(channel: Channel, raw: str) -> str:
+    """Our reason code for a channel's raw one: the channel's own mapping, then the platform's
+    shipped map, then our code of the same name; parks the event when none applies."""
     mapped = (
         ReasonCodeMapping.objects.filter(channel=channel, raw_code=raw)
         .values_list("reason__code", flat=True)
@@ -126,6 +142,7 @@ def _record(
     detail: str = "",
     applied: str = "",
     data: dict | None = None,
+    source: str = SOURCE,
     **fields,
 ) -> ReturnCaseEvent | None:
     """The report on the case's timeline, once per `dedupe_key`; None if already there."""
@@ -133,7 +150,7 @@ def _record(
         with transaction.atomic():
             return ReturnCaseEvent.objects.create(
                 case=case,
-                source=SOURCE,
+                source=source,
                 kind=kind,
                 dedupe_key=dedupe_key[:200],
                 occurred_at=event.occurred_at or event.received_at,
@@ -226,7 +243,12 @@ def _open_case(event: InboundEvent, channel: Channel, message: ShopifyReturn) ->
         event=event,
         detail=_return_label(message),
         applied=f"Opened {case.rma_number}: {case.decision.get('summary', '')}",
-        data={"return_id": message.return_id, "order_id": message.order_id},
+        data={
+            "return_id": message.return_id,
+            "order_id": message.order_id,
+            # returns/update names return line items only: this maps them to order lines.
+            "lines": {item.return_line_item_id: item.line_item_id for item in message.lines},
+        },
     )
 
 
@@ -315,6 +337,74 @@ def shopify_return_apply(*, event: InboundEvent, message: ShopifyReturn) -> None
     link.save(update_fields=["status"])
 
 
+def shopify_return_update_apply(*, event: InboundEvent, message: ShopifyReturnUpdate) -> None:
+    """Apply a Shopify returns/update (a delta) to the linked case.
+
+    Effects: retries while the return's request is not applied here; records the update once
+    on the case's timeline; units removed from return line items are taken off the case's
+    lines through `return_case_lines_reduce` (which cancels a case left with no line) while
+    the case allows it; otherwise the record says why nothing changed. Fee changes are
+    recorded only: our policy sets restocking fees and return shipping.
+    """
+    channel = _channel(event)
+    link = _linked(channel, message.return_id)
+    case = link.case
+    record = _record(
+        case,
+        kind=ExternalEventKind.CHANNEL_UPDATED,
+        # A delta: the same change re-sent under another webhook id has the same body and time.
+        dedupe_key=(
+            f"shopify:return:{message.return_id}:update:"
+            f"{event.occurred_at.isoformat() if event.occurred_at else ''}:"
+            f"{body_digest(bytes(event.body))}"
+        ),
+        event=event,
+        detail="; ".join(f"{units} unit(s) off line item {rli}" for rli, units in message.removals)
+        or "No return line item removed",
+        data={"return_id": message.return_id, "removals": [list(r) for r in message.removals]},
+    )
+    if record is None:
+        return
+    record.applied = _reduce(case, message)[:200]
+    record.save(update_fields=["applied"])
+
+
+def _reduce(case: ReturnCase, message: ShopifyReturnUpdate) -> str:
+    if not message.removals:
+        return "Recorded only: fees are set by our policy"
+    requested = (
+        ReturnCaseEvent.objects.filter(case=case, kind=ExternalEventKind.CHANNEL_REQUESTED)
+        .values_list("data", flat=True)
+        .first()
+    ) or {}
+    line_items = requested.get("lines") or {}
+    unknown = [rli for rli, _ in message.removals if rli not in line_items]
+    if unknown:
+        return f"Not applied: return line item(s) {', '.join(unknown)} unknown on this case"
+    lines = {
+        line.order_line.channel_line_id: line.pk for line in case.lines.select_related("order_line")
+    }
+    reductions: dict[int, int] = {}
+    for rli, units in message.removals:
+        line_id = lines.get(line_items[rli])
+        if line_id is None:
+            return f"Not applied: line item {line_items[rli]} is no longer on the case"
+        reductions[line_id] = reductions.get(line_id, 0) + units
+    removed = sum(units for _, units in message.removals)
+    try:
+        updated = services.return_case_lines_reduce(
+            case_id=case.pk,
+            reductions=reductions,
+            actor=None,
+            why=f"Updated on Shopify: {removed} unit(s) removed",
+        )
+    except ValidationError as error:
+        return "Not applied: " + "; ".join(error.messages)
+    if updated.state == ReturnState.CANCELLED:
+        return "Case cancelled: every unit was removed on Shopify"
+    return f"{removed} unit(s) taken off the case"
+
+
 def shopify_refund_record(*, event: InboundEvent, message: ShopifyRefund) -> None:
     """Record a refund Shopify issued on the case it belongs to; no money moves here.
 
@@ -398,6 +488,177 @@ def shopify_return_label_record(*, event: InboundEvent, message: ShopifyReverseD
     )
 
 
+# ---- Amazon returns reports -----------------------------------------------------------------
+
+# Amazon's canonical disposition of the unit → the condition it was returned in, for the policy.
+CONDITION_BY_DISPOSITION = {
+    "SELLABLE": ClaimedCondition.OPENED_UNUSED,
+    "DAMAGED_MARKETPLACE_LIABLE": ClaimedCondition.DAMAGED,
+    "DAMAGED_CARRIER": ClaimedCondition.DAMAGED,
+    "UNSELLABLE_CUSTOMER_DAMAGED": ClaimedCondition.DAMAGED,
+    "UNSELLABLE_DEFECTIVE": ClaimedCondition.DEFECTIVE,
+    "UNSELLABLE_EXPIRED": ClaimedCondition.USED,
+}
+
+
+def _amazon_line(channel: Channel, order: SalesOrder, row: CustomerReturnRow) -> OrderLine:
+    """The order line of the report's seller SKU (through the channel's listing, or our own
+    SKU); parks the event when the SKU is unknown or not on the order."""
+    listed = ChannelListing.objects.filter(channel=channel, channel_sku=row.sku).values("product")
+    products = Product.objects.filter(Q(pk__in=listed) | Q(sku=row.sku)).values("pk")
+    line = (
+        OrderLine.objects.filter(order=order, product__in=products).order_by("line_number").first()
+    )
+    if line is not None:
+        return line
+    if not products.exists():
+        raise InboundEventParked(
+            f"Amazon returned SKU {row.sku!r} on order {order.number}, and no product or "
+            f"{channel.name} listing has that SKU: add the listing, then replay.",
+            kind=ExceptionKind.INVESTIGATE_SKU,
+            subject_label=f"{channel.code} SKU {row.sku}",
+        )
+    raise InboundEventParked(
+        f"Order {order.number} has no line for SKU {row.sku!r}, which Amazon reports returned: "
+        "re-import the order, then replay.",
+        kind=ExceptionKind.CHANNEL_DISPUTE,
+        subject_label=f"{channel.code} {order.number}",
+    )
+
+
+def _amazon_case(
+    event: InboundEvent, channel: Channel, order: SalesOrder, line: OrderLine, row
+) -> tuple[ReturnCase, str]:
+    """The case this returned unit belongs to, and what finding it did: the one already linked
+    to the unit, else a live unlinked case on the order covering the line (now linked), else
+    a new case opened through the policy as the channel's service account."""
+    link = (
+        ChannelReturn.objects.select_related("case")
+        .select_for_update(of=("self",))
+        .filter(channel=channel, external_id=row.return_ref[:80])
+        .first()
+    )
+    if link is not None:
+        link.status = row.status[:20]
+        link.save(update_fields=["status"])
+        return link.case, ""
+    case = (
+        ReturnCase.objects.filter(order=order, lines__order_line=line, channel_return__isnull=True)
+        .exclude(state__in=VOID_STATES)
+        .order_by("-requested_at", "-pk")
+        .first()
+    )
+    found = f"Linked to {case.rma_number}" if case else ""
+    if case is None:
+        label = f"{channel.code} {order.number} {row.return_ref}"
+        request = services.LineRequest(
+            order_line_id=line.pk,
+            quantity=row.quantity,
+            reason_code=_reason_code(channel, row.reason or "UNKNOWN_OTHER_REASON"),
+            claimed_condition=CONDITION_BY_DISPOSITION.get(
+                row.canonical_disposition, ClaimedCondition.OPENED_UNUSED
+            ),
+            comment=row.comments,
+        )
+        try:
+            evaluation = services.return_request_evaluate(order=order, requests=[request])
+            offered = [r for r in RESOLUTION_PREFERENCE if r in evaluation.resolutions]
+            case = services.return_case_create(
+                order_id=order.pk,
+                requests=[request],
+                resolution=offered[0] if offered else Resolution.REFUND,
+                actor=channel_actor(channel),
+                source=Source.API,
+                note=f"Reported by Amazon ({row.topic}, {row.return_ref})"[:100],
+            )
+        except ValidationError as error:
+            raise InboundEventParked(
+                f"Amazon's return {row.return_ref} on order {order.number} cannot be opened "
+                f"under our policy: {'; '.join(error.messages)}",
+                kind=ExceptionKind.CHANNEL_DISPUTE,
+                subject_label=label,
+            ) from error
+        found = f"Opened {case.rma_number}: {case.decision.get('summary', '')}"
+    ChannelReturn.objects.create(
+        channel=channel,
+        external_id=row.return_ref[:80],
+        name=f"{order.number} {row.license_plate or row.rma}".strip()[:80],
+        case=case,
+        status=row.status[:20],
+    )
+    return case, found
+
+
+def amazon_return_apply(*, event: InboundEvent, message: CustomerReturnRow) -> None:
+    """Apply one row of an Amazon returns report to the return case of that unit.
+
+    Effects: parks the event (with an exception) when the channel, the order, the SKU or its
+    order line is unknown, the reason maps to no code, or our policy refuses to open the case.
+    Otherwise finds or opens the case (`_amazon_case`: a unit already linked, a live CS case
+    on the order, or a new case through `return_case_create`), links the unit to it, and
+    records the row on the case's timeline once per (unit, status, disposition, quantity): a
+    back-updated row with a new status or disposition is recorded again, the same row never.
+    """
+    channel = _channel(event)
+    order = SalesOrder.objects.filter(channel=channel, number=message.order_id).first()
+    if order is None:
+        raise InboundEventParked(
+            f"Unknown order {message.order_id} on {channel.name} in Amazon's returns report: "
+            "import the order, then replay.",
+            kind=ExceptionKind.CHANNEL_DISPUTE,
+            subject_label=f"{channel.code} {message.order_id}",
+        )
+    line = _amazon_line(channel, order, message)
+    case, found = _amazon_case(event, channel, order, line, message)
+    disposition = message.disposition or message.resolution
+    _record(
+        case,
+        kind=ExternalEventKind.CHANNEL_REPORTED,
+        dedupe_key=(
+            f"amazon:{message.return_ref}:{message.status}:{disposition}:{message.quantity}"
+        ),
+        event=event,
+        source=InboundSource.AMAZON,
+        detail=" — ".join(
+            part
+            for part in (
+                f"{message.quantity} × {message.sku}",
+                message.fulfillment_center,
+                disposition,
+                message.status,
+                message.comments,
+            )
+            if part
+        ),
+        applied=found or f"Recorded: {message.status or 'status unchanged'}",
+        data={
+            "report": message.topic,
+            "return_ref": message.return_ref,
+            "order_id": message.order_id,
+            "sku": message.sku,
+            "quantity": message.quantity,
+            "disposition": message.disposition,
+            "canonical_disposition": message.canonical_disposition,
+            "reason": message.reason,
+            "status": message.status,
+            "fulfillment_center": message.fulfillment_center,
+            "license_plate": message.license_plate,
+            "rma": message.rma,
+        },
+    )
+
+
+def amazon_handlers_register() -> None:
+    """Effects: none on the database; Amazon returns report rows apply to cases."""
+    from erp.adapters.amazon import RETURN_TOPICS
+    from erp.services.inbox import inbox_handler_register
+
+    for topic in RETURN_TOPICS.values():
+        inbox_handler_register(
+            source=InboundSource.AMAZON, topic=topic, handler=amazon_return_apply
+        )
+
+
 def shopify_handlers_register() -> None:
     """Effects: none on the database; Shopify returns, refunds and labels apply to cases."""
     from erp.adapters.shopify import RETURN_TOPICS
@@ -406,6 +667,9 @@ def shopify_handlers_register() -> None:
     for topic in sorted(RETURN_TOPICS):
         inbox_handler_register(source=SOURCE, topic=topic, handler=shopify_return_apply)
     inbox_handler_register(source=SOURCE, topic="refunds/create", handler=shopify_refund_record)
+    inbox_handler_register(
+        source=SOURCE, topic=RETURN_UPDATE_TOPIC, handler=shopify_return_update_apply
+    )
     inbox_handler_register(
         source=SOURCE, topic=REVERSE_DELIVERY_TOPIC, handler=shopify_return_label_record
     )

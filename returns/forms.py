@@ -3,6 +3,7 @@
 from django import forms
 
 from erp.models import OrderLine, ReasonCode
+from erp.validators import validate_image_upload
 
 from .models import ClaimedCondition, Resolution
 from .services import LineRequest
@@ -17,6 +18,7 @@ class MultipleImageField(forms.FileField):
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": "image/*"}))
+        kwargs.setdefault("validators", [validate_image_upload])
         super().__init__(*args, **kwargs)
 
     def clean(self, data, initial=None):

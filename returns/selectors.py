@@ -9,6 +9,15 @@ from django.utils import timezone
 
 from erp.models import ExceptionCase, OrderLine, OutboxMessage, ReasonCode, SalesOrder
 from erp.models.exceptions import ExceptionKind, SubjectType
+from finance.models import Refund, RefundMethod, RefundState
+from warehouse.models import (
+    Disposition,
+    MatchResult,
+    MismatchKind,
+    QuarantineRecord,
+    Receipt,
+    ReturnUnit,
+)
 
 from .models import (
     CARRIER_KINDS,
@@ -317,14 +326,18 @@ def return_case_timeline(
             )
         )
     entries.extend(_external_entries(case))
+    entries.extend(_warehouse_entries(case))
+    entries.extend(_refund_entries(case))
     order = {
         "history": 0,
         "policy": 1,
         "risk": 2,
         "carrier": 3,
         "channel": 3,
-        "exception": 4,
-        "message": 5,
+        "warehouse": 4,
+        "refund": 5,
+        "exception": 6,
+        "message": 7,
     }
     # Stable: the history rows keep their order among themselves.
     return sorted(entries, key=lambda entry: (entry.at, order[entry.kind]))
@@ -349,6 +362,167 @@ def _external_entries(case: ReturnCase) -> list[TimelineEntry]:
                 who=report.source_label,
                 body=report.detail,
                 items=tuple(items),
+            )
+        )
+    return entries
+
+
+def _who(user) -> str:
+    return user.get_username() if user else "System"
+
+
+def _unit_label(unit: ReturnUnit) -> str:
+    what = unit.product.sku if unit.product else f"unknown item {unit.scanned_code}"
+    return f"Unit #{unit.pk} ({what}{f', serial {unit.serial}' if unit.serial else ''})"
+
+
+def _warehouse_entries(case: ReturnCase) -> list[TimelineEntry]:
+    """Receipts with each unit's match outcome, inspections with their grade, dispositions,
+    quarantine and release, at the time and by the person the warehouse recorded. Four
+    queries, whatever the number of parcels and units."""
+    entries = []
+    units = list(
+        ReturnUnit.objects.filter(case=case)
+        .select_related("product", "inspection", "inspection__inspector")
+        .order_by("received_at", "pk")
+    )
+    by_receipt: dict[int, list[ReturnUnit]] = {}
+    for unit in units:
+        by_receipt.setdefault(unit.receipt_id, []).append(unit)
+    receipts = Receipt.objects.filter(case=case).select_related("warehouse", "received_by")
+    for receipt in receipts.order_by("received_at", "pk"):
+        outcomes = []
+        for unit in by_receipt.get(receipt.pk, []):
+            if unit.match == MatchResult.MATCHED:
+                outcomes.append(f"{_unit_label(unit)}: matched")
+            else:
+                kinds = ", ".join(
+                    MismatchKind(kind).label.lower() if kind in MismatchKind.values else kind
+                    for kind in unit.mismatch_kinds
+                )
+                outcomes.append(f"{_unit_label(unit)}: mismatched ({kinds or 'no detail'})")
+        flags = [
+            "" if receipt.packaging_ok else "original packaging missing",
+            "closed short" if receipt.closed_short else "",
+            f"for {receipt.received_for}" if receipt.received_for else "",
+        ]
+        entries.append(
+            TimelineEntry(
+                at=receipt.received_at,
+                kind="warehouse",
+                title=f"Parcel received at {receipt.warehouse.name}",
+                who=_who(receipt.received_by),
+                body="; ".join(f for f in flags if f).capitalize(),
+                items=tuple(outcomes),
+            )
+        )
+    for unit in units:
+        inspection = getattr(unit, "inspection", None)
+        if inspection is None:
+            continue
+        entries.append(
+            TimelineEntry(
+                at=inspection.inspected_at,
+                kind="warehouse",
+                title=f"{_unit_label(unit)} inspected: grade {inspection.get_grade_display()}",
+                who=_who(inspection.inspector),
+                body=inspection.notes,
+            )
+        )
+    labels = {unit.pk: _unit_label(unit) for unit in units}
+    dispositions = Disposition.objects.filter(unit__case=case).select_related("decided_by")
+    for disposition in dispositions.order_by("decided_at", "pk"):
+        items = [disposition.explanation]
+        if disposition.overridden:
+            items.append(
+                f"Overrides the suggested {disposition.get_suggested_outcome_display().lower()}: "
+                f"{disposition.override_reason}"
+            )
+        if disposition.expected_recovery is not None:
+            items.append(
+                f"Expected recovery {disposition.expected_recovery} {disposition.currency} "
+                f"({disposition.get_recovery_basis_display().lower()})"
+            )
+        entries.append(
+            TimelineEntry(
+                at=disposition.decided_at,
+                kind="warehouse",
+                title=f"{labels.get(disposition.unit_id, 'Unit')} → "
+                f"{disposition.get_outcome_display().lower()}",
+                who=_who(disposition.decided_by),
+                items=tuple(i for i in items if i),
+            )
+        )
+    quarantines = QuarantineRecord.objects.filter(unit__case=case).select_related(
+        "quarantined_by", "released_by"
+    )
+    for record in quarantines.order_by("quarantined_at", "pk"):
+        label = labels.get(record.unit_id, "Unit")
+        entries.append(
+            TimelineEntry(
+                at=record.quarantined_at,
+                kind="warehouse",
+                title=f"{label} quarantined",
+                who=_who(record.quarantined_by),
+                body=record.reason,
+            )
+        )
+        if record.released_at:
+            released_to = record.get_released_to_display().lower() or "stock"
+            entries.append(
+                TimelineEntry(
+                    at=record.released_at,
+                    kind="warehouse",
+                    title=f"{label} released from quarantine to {released_to}",
+                    who=_who(record.released_by),
+                )
+            )
+    return entries
+
+
+REFUND_STEPS = {
+    RefundState.PROPOSED: "proposed",
+    RefundState.PENDING_APPROVAL: "awaiting approval",
+    RefundState.APPROVED: "approved",
+    RefundState.ISSUED: "issued",
+    RefundState.FAILED: "failed",
+    RefundState.REJECTED: "rejected",
+    RefundState.ON_HOLD: "held",
+    RefundState.WITHDRAWN: "withdrawn",
+}
+
+
+def _refund_entries(case: ReturnCase) -> list[TimelineEntry]:
+    """Each refund's steps from its history: proposed, approved by whom, issued or failed,
+    held and released, with the reason recorded. One query."""
+    entries = []
+    previous: dict[int, object] = {}
+    records = (
+        Refund.history.filter(case_id=case.pk)
+        .select_related("history_user")
+        .order_by("history_date", "history_id")
+    )
+    for record in records:
+        before = previous.get(record.id)
+        previous[record.id] = record
+        if before is not None and before.state == record.state:
+            continue
+        step = REFUND_STEPS.get(record.state, record.state)
+        if before is not None and before.state == RefundState.ON_HOLD:
+            step = f"released from hold, {step}"
+        body = record.history_change_reason or ""
+        if record.state == RefundState.ON_HOLD and record.hold_reason:
+            body = record.hold_reason
+        if record.state == RefundState.FAILED:
+            body = " — ".join(p for p in (record.failure_code, record.failure_message) if p)
+        entries.append(
+            TimelineEntry(
+                at=record.history_date,
+                kind="refund",
+                title=f"Refund #{record.id} {record.amount} {record.currency} {step}",
+                who=_who(record.history_user),
+                body=body,
+                items=(RefundMethod(record.method).label,) if before is None else (),
             )
         )
     return entries

@@ -37,7 +37,7 @@ from .models import (
     Source,
 )
 from .policy import Decision, NoRuleMatches, days_between, line_facts, policy_decide
-from .refunds import case_refund_evaluate
+from .refunds import case_refund_evaluate, case_refunds_withdraw
 from .risk import LineRisk, RiskAssessment, risk_assess
 
 CREATE_PERMISSION = "returns.add_returncase"
@@ -589,12 +589,14 @@ def return_case_reject(*, case_id: int, actor: AbstractBaseUser, reason: str) ->
 @transaction.atomic
 def return_case_cancel(*, case_id: int, actor: AbstractBaseUser, reason: str) -> ReturnCase:
     """Effects: cancels a case not yet shipped, with `cancel_return` and a reason; its units
-    can be claimed again; queues the "cancelled" message."""
+    can be claimed again; its unpaid refunds are withdrawn (returns.refunds); queues the
+    "cancelled" message."""
     reason = _required(reason, "reason", "Say why it is cancelled.")
     case = _transition(
         case_id=case_id, name="cancel", actor=actor, why=f"Cancelled: {reason}", reason=reason
     )
     _exchange_release(case, actor=actor)
+    case_refunds_withdraw(case_id=case.pk, reason=f"Return {case.rma_number} cancelled: {reason}")
     _message(case, Template.CANCELLED)
     return case
 
@@ -661,11 +663,12 @@ def return_case_close(*, case_id: int, actor: AbstractBaseUser, note: str = "") 
 @transaction.atomic
 def return_case_expire(*, case_id: int) -> ReturnCase:
     """Effects: the system expires an authorized case whose ship-by date has passed; its units
-    can be claimed again; queues the "expired" message."""
+    can be claimed again; its unpaid refunds are withdrawn; queues the "expired" message."""
     case = _transition(
         case_id=case_id, name="expire", actor=None, why="Expired: not shipped in time"
     )
     _exchange_release(case, actor=None)
+    case_refunds_withdraw(case_id=case.pk, reason=f"Return {case.rma_number} expired")
     _message(case, Template.EXPIRED)
     return case
 
@@ -688,3 +691,66 @@ def return_cases_expire_overdue(*, now: datetime | None = None) -> int:
         except TransitionNotAllowed:
             continue  # shipped or cancelled since the query: nothing to expire
     return expired
+
+
+# ---- Channel changes to a request -----------------------------------------------------------
+
+# A case's lines may shrink only before the parcel is on its way and before money is promised.
+LINES_EDITABLE_STATES = (
+    ReturnCase.State.REQUESTED,
+    ReturnCase.State.PENDING_REVIEW,
+    ReturnCase.State.AUTHORIZED,
+)
+
+
+@transaction.atomic
+def return_case_lines_reduce(
+    *, case_id: int, reductions: dict[int, int], actor: AbstractBaseUser | None, why: str
+) -> ReturnCase:
+    """Take units off a case's lines, e.g. when the channel removed them from its return.
+
+    `reductions` maps a ReturnLine id of the case to how many units to take off. Effects:
+    locks the case; refuses (ValidationError saying why, nothing changed) a case past
+    authorization, an exchange (its replacement is reserved), a case with a live refund, a
+    line of another case or more units than the line has. Otherwise lowers each line's
+    quantity with `why` in its history, deletes a line left with none, and cancels the case
+    through `return_case_cancel` when no line is left.
+    """
+    from finance.models import Refund, RefundState
+
+    case = ReturnCase.objects.select_for_update(of=("self",)).get(pk=case_id)
+    if case.state not in LINES_EDITABLE_STATES:
+        raise ValidationError(
+            f"The case is {case.get_state_display().lower()}: its lines can no longer change."
+        )
+    if case.resolution == Resolution.EXCHANGE:
+        raise ValidationError(
+            "The case is an exchange with a reserved replacement: change it by hand."
+        )
+    live = Refund.objects.filter(case=case).exclude(
+        state__in=[RefundState.REJECTED, RefundState.WITHDRAWN]
+    )
+    if live.exists():
+        raise ValidationError("A refund is already under way for the case: change it by hand.")
+    lines = {line.pk: line for line in ReturnLine.objects.select_for_update().filter(case=case)}
+    for line_id, units in reductions.items():
+        line = lines.get(line_id)
+        if line is None:
+            raise ValidationError(f"Line {line_id} is not a line of {case.rma_number}.")
+        if units < 1 or units > line.quantity:
+            raise ValidationError(
+                f"Cannot take {units} unit(s) off a line of {line.quantity} on {case.rma_number}."
+            )
+    for line_id, units in reductions.items():
+        line = lines[line_id]
+        line.quantity -= units
+        if line.quantity:
+            save_with_history(line, actor=actor, why=why)
+        else:
+            line._history_user = actor
+            line._change_reason = why[:100]
+            line.delete()
+            del lines[line_id]
+    if not lines:
+        return return_case_cancel(case_id=case.pk, actor=None, reason=why)
+    return ReturnCase.objects.get(pk=case.pk)

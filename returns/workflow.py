@@ -9,14 +9,18 @@ submit made and posts nothing; two tablets on the same parcel are serialized by 
 row lock, and the second is refused.
 """
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
+from django_fsm import TransitionNotAllowed, can_proceed, has_transition_perm
 
+from erp.history import save_with_history
 from erp.models import BundleComponent, ShippedItem
 from warehouse import services as warehouse
 from warehouse.models import Disposition, Inspection, Receipt, ReturnUnit, UnitState
@@ -39,46 +43,132 @@ def case_find_by_scan(*, code: str | ScanResult) -> list[ReturnCase]:
     return []
 
 
+# A case a parcel completed: a second tablet on the same parcel is refused.
+FULLY_RECEIVED = (ReturnState.RECEIVED, ReturnState.INSPECTED, ReturnState.CLOSED)
+
+
 def parcel_case(case: ReturnCase) -> warehouse.ParcelCase:
     """What the warehouse needs to match a parcel: each line's SKU and quantity, the serials
-    and lots shipped on its order line, and its bundle components. Four queries."""
-    lines = list(case.lines.select_related("order_line"))
+    and lots shipped on its order line, its bundle components, and what earlier parcels of
+    the case already brought for it. Three queries (four when a bundle line is returned); a
+    case from `returns.inbound.inbound_case_get` (lines, shipped items and components
+    prefetched) costs one."""
+    prefetched = getattr(case, "_prefetched_objects_cache", {}).get("lines")
+    if prefetched is not None:
+        return _parcel_case_prefetched(case, list(prefetched))
+    own_units = (
+        ReturnUnit.objects.filter(
+            return_line=OuterRef("pk"), product_id=OuterRef("order_line__product_id")
+        )
+        .order_by()
+        .values("return_line")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    lines = list(
+        case.lines.select_related("order_line").annotate(
+            units_received=Coalesce(Subquery(own_units, output_field=IntegerField()), 0)
+        )
+    )
     order_line_ids = [line.order_line_id for line in lines]
-    serials, lots = defaultdict(set), defaultdict(set)
+    shipped = defaultdict(list)
     for order_line_id, serial, lot in ShippedItem.objects.filter(
         line_id__in=order_line_ids
     ).values_list("line_id", "serial_number", "lot_number"):
-        if serial:
-            serials[order_line_id].add(serial)
-        if lot:
-            lots[order_line_id].add(lot)
+        shipped[order_line_id].append((serial, lot))
     components = defaultdict(dict)
     for bundle_id, component_id, quantity in BundleComponent.objects.filter(
         bundle_id__in=[line.order_line.product_id for line in lines]
     ).values_list("bundle_id", "component_id", "quantity"):
         components[bundle_id][component_id] = quantity
+    received: dict[int, Counter] = defaultdict(Counter)
+    bundle_lines = [line.pk for line in lines if components[line.order_line.product_id]]
+    if bundle_lines:
+        for line_id, product_id in ReturnUnit.objects.filter(
+            return_line_id__in=bundle_lines
+        ).values_list("return_line_id", "product_id"):
+            received[line_id][product_id] += 1
+    for line in lines:
+        received[line.pk][line.order_line.product_id] = line.units_received
+    return _parcel_case(case, lines, shipped, components, received)
+
+
+def _parcel_case_prefetched(case: ReturnCase, lines: list) -> warehouse.ParcelCase:
+    shipped = {
+        line.order_line_id: [
+            (item.serial_number, item.lot_number) for item in line.order_line.shipped_items.all()
+        ]
+        for line in lines
+    }
+    components = defaultdict(dict)
+    for line in lines:
+        for part in line.order_line.product.components.all():
+            components[line.order_line.product_id][part.component_id] = part.quantity
+    received: dict[int, Counter] = defaultdict(Counter)
+    for line_id, product_id, units in (
+        ReturnUnit.objects.filter(case=case, return_line__isnull=False)
+        .order_by()
+        .values_list("return_line_id", "product_id")
+        .annotate(units=Count("pk"))
+    ):
+        received[line_id][product_id] = units
+    return _parcel_case(case, lines, shipped, components, received)
+
+
+def _parcel_case(case, lines, shipped, components, received) -> warehouse.ParcelCase:
+    """`shipped`: {order line id: [(serial, lot)]}; `components`: {bundle product id:
+    {component id: per bundle}}; `received`: {return line id: Counter(product id: units)}."""
+    expected = []
+    for line in lines:
+        product_id = line.order_line.product_id
+        parts = components[product_id]
+        back = received[line.pk]
+        items = shipped.get(line.order_line_id, [])
+        expected.append(
+            warehouse.ExpectedLine(
+                return_line_id=line.pk,
+                product_id=product_id,
+                quantity=line.quantity,
+                serials=frozenset(serial for serial, _lot in items if serial),
+                lots=frozenset(lot for _serial, lot in items if lot),
+                components=parts,
+                received=back[product_id],
+                components_received={pk: n for pk, n in back.items() if pk in parts and n},
+            )
+        )
     return warehouse.ParcelCase(
         case_id=case.pk,
         label=case.rma_number,
         sales_order=case.order,
-        lines=tuple(
-            warehouse.ExpectedLine(
-                return_line_id=line.pk,
-                product_id=line.order_line.product_id,
-                quantity=line.quantity,
-                serials=frozenset(serials[line.order_line_id]),
-                lots=frozenset(lots[line.order_line_id]),
-                components=components[line.order_line.product_id],
-            )
-            for line in lines
-        ),
+        fully_received=case.state in FULLY_RECEIVED,
+        lines=tuple(expected),
     )
 
 
 def _case_locked(case_id: int) -> ReturnCase:
     return (
-        ReturnCase.objects.select_for_update(of=("self",)).select_related("order").get(pk=case_id)
+        ReturnCase.objects.select_for_update(of=("self",))
+        .select_related("order", "customer")
+        .get(pk=case_id)
     )
+
+
+def _case_move(case: ReturnCase, name: str, *, actor: AbstractBaseUser, why: str) -> None:
+    """Take transition `name` on the case this workflow call holds locked: the state and the
+    actor's permission are checked as `returns.services` checks them, without looking the
+    case up and locking it a second time inside a savepoint of its own (the hot paths)."""
+    method = getattr(case, name)
+    if not can_proceed(method):
+        raise TransitionNotAllowed(
+            f"This return is {case.get_state_display().lower()}: it cannot be "
+            f"{services.PAST_TENSE[name]}.",
+            object=case,
+            method=method,
+        )
+    if not has_transition_perm(method, actor):
+        raise PermissionDenied(f"You may not {name} returns.")
+    method()
+    save_with_history(case, actor=actor, why=why)
 
 
 @transaction.atomic
@@ -90,21 +180,25 @@ def return_parcel_receive(
     packaging_ok: bool,
     client_token: str,
     actor: AbstractBaseUser,
+    close_short: bool = False,
+    received_for: str = "",
 ) -> Receipt:
-    """Receive a case's parcel at a warehouse. `scans` are the codes read in the parcel, in
-    order (strings are parsed here; a bad check digit is a ValidationError): item GTINs or
+    """Receive one parcel of a case at a warehouse. `scans` are the codes read in the parcel,
+    in order (strings are parsed here; a bad check digit is a ValidationError): item GTINs or
     GS1 labels, each serial-tracked item followed by its serial when its label carries none.
+    `close_short`: the operator says no more parcels will come. `received_for`: the 3PL whose
+    report this receipt posts (the actor is then the 3PL's service user).
 
     Effects: locks the case; the same client token returns the receipt it made. Otherwise
-    `warehouse.services.receipt_record` (units, stock, quarantine, exceptions — see there),
-    then the case moves to received (`returns.services.return_case_receive`: permission,
-    state, customer message), then the refund is evaluated at stage on_receipt. All or
-    nothing: a refusal anywhere writes nothing.
+    `warehouse.services.receipt_record` (units, stock, quarantine, exceptions — see there,
+    matched against what earlier parcels left outstanding). A case still authorized (the
+    customer dropped the parcel at the door, no carrier scan) first moves to in transit, with
+    the receiver and that reason in its history. When the parcel completes the case (or
+    closes it short) the case moves to received (`returns.services.return_case_receive`:
+    permission, state, customer message); when its refund triggers on receipt, it is
+    evaluated for what came back so far. All or nothing: a refusal anywhere writes nothing.
     """
     case = _case_locked(case_id)
-    replay = warehouse.receipt_by_token(client_token=client_token)
-    if replay is not None:
-        return replay
     parsed = [scan if isinstance(scan, ScanResult) else scan_parse(scan) for scan in scans]
     receipt = warehouse.receipt_record(
         case=parcel_case(case),
@@ -113,11 +207,39 @@ def return_parcel_receive(
         packaging_ok=packaging_ok,
         client_token=client_token,
         actor=actor,
+        close_short=close_short,
+        received_for=received_for,
     )
-    if case.state != ReturnState.RECEIVED:
-        services.return_case_receive(case_id=case.pk, actor=actor)
-    case_refund_evaluate(case_id=case.pk, stage=RefundTrigger.ON_RECEIPT, actor=actor)
+    if receipt.replayed:
+        return receipt
+    if case.state == ReturnState.AUTHORIZED:
+        _arrived_without_carrier_scan(case, actor=actor, received_for=received_for)
+    if receipt.completes_case and case.state != ReturnState.RECEIVED:
+        # As `returns.services.return_case_receive`: the transition, then the message.
+        _case_move(case, "receive", actor=actor, why="Received")
+        services._message(case, services.Template.RECEIVED)
+        if (
+            not parsed
+            and not ReturnUnit.objects.filter(case=case, state=UnitState.RECEIVED).exists()
+        ):
+            # Closed short with nothing more in hand: every unit was inspected already.
+            _case_move(case, "inspect", actor=actor, why="Closed short")
+    if case.refund_trigger == RefundTrigger.ON_RECEIPT:
+        case_refund_evaluate(case_id=case.pk, stage=RefundTrigger.ON_RECEIPT, actor=actor)
     return receipt
+
+
+def _arrived_without_carrier_scan(
+    case: ReturnCase, *, actor: AbstractBaseUser, received_for: str
+) -> None:
+    """An authorized case whose parcel reached the warehouse with no carrier scan (dropped
+    at the door): it is in transit as of now, and the history says who found it and why. The
+    receiving permission the receipt checked covers it; the caller holds the case's lock."""
+    where = f" by {received_for}" if received_for else " at the bench"
+    case.ship(carrier=case.carrier or "Customer drop-off", tracking_number=case.tracking_number)
+    save_with_history(
+        case, actor=actor, why=f"Parcel received{where} without a carrier scan (dropped off)"
+    )
 
 
 @transaction.atomic
@@ -137,7 +259,7 @@ def return_unit_inspect(
     other); `warehouse.services.inspection_record` (see there); when no unit of the case waits
     for inspection any more, the case moves to inspected (`return_case_inspect`).
     """
-    case = _case_locked(_case_of(unit_id))
+    case = _case_locked_by_unit(unit_id)
     inspection = warehouse.inspection_record(
         unit_id=unit_id,
         answers=answers,
@@ -147,9 +269,12 @@ def return_unit_inspect(
         client_token=client_token,
         actor=actor,
     )
+    if inspection.replayed:
+        return inspection
     waiting = ReturnUnit.objects.filter(case=case, state=UnitState.RECEIVED).exists()
     if case.state == ReturnState.RECEIVED and not waiting:
-        services.return_case_inspect(case_id=case.pk, actor=actor, note="Every unit inspected")
+        # As `returns.services.return_case_inspect`, on the case held locked.
+        _case_move(case, "inspect", actor=actor, why="Every unit inspected")
     return inspection
 
 
@@ -200,6 +325,19 @@ def quarantine_release(
     )
     _evaluate_when_decided(case, actor=actor)
     return decision
+
+
+def _case_locked_by_unit(unit_id: int) -> ReturnCase:
+    """The unit's case, locked, in one query (ReturnUnit.DoesNotExist when no such unit)."""
+    case = (
+        ReturnCase.objects.select_for_update(of=("self",))
+        .select_related("order", "customer")
+        .filter(warehouse_units=unit_id)
+        .first()
+    )
+    if case is None:
+        raise ReturnUnit.DoesNotExist(f"No return unit {unit_id}.")
+    return case
 
 
 def _case_of(unit_id: int) -> int:

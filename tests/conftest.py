@@ -43,3 +43,10 @@ def operations_user(make_user):
 @pytest.fixture
 def administrator_user(make_user):
     return make_user(Role.ADMINISTRATOR)
+
+
+def pytest_collection_modifyitems(items):
+    """Long tests (the fault simulation) go first, so that under pytest-xdist one process runs
+    them while the other works through the rest, instead of finishing alone at the end. The
+    sort is stable: everything else keeps its order."""
+    items.sort(key=lambda item: item.get_closest_marker("long_running") is None)

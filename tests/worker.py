@@ -78,3 +78,34 @@ def test_database_url() -> str:
     port = settings.get("PORT") or 5432
     user = settings.get("USER") or "postgres"
     return f"postgres://{user}@{host}:{port}/{settings['NAME']}"
+
+
+def wait_for(predicate, *, timeout: float = 60.0, what: str) -> None:
+    """Poll `predicate` until it holds; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def worker_pid(hostname: str) -> int:
+    """The pid of the worker started under `hostname` (unique per start)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if hostname.encode() in command and b"worker" in command:
+            return int(entry.name)
+    raise LookupError(hostname)
+
+
+def blocked_on_a_lock(db) -> bool:
+    """A backend of the test database is waiting for a row lock (`db`: a psycopg connection)."""
+    row = db.execute(
+        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE NOT l.granted AND a.datname = current_database()"
+    ).fetchone()
+    return row[0] > 0

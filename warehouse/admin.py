@@ -10,6 +10,8 @@ from erp.admin_mixins import ReadOnlyAdminMixin
 
 from .models import (
     ChecklistTemplate,
+    CountPlan,
+    CycleCount,
     Disposition,
     DispositionRule,
     Inspection,
@@ -98,3 +100,26 @@ class DispositionRuleAdmin(SimpleHistoryAdmin):
     ]
     list_filter = ["outcome", "is_active", "department", "grade"]
     list_editable = ["priority", "is_active"]
+
+
+@admin.register(CountPlan)
+class CountPlanAdmin(SimpleHistoryAdmin):
+    """Count plans are master data; "Start a count now" opens a count from each selected plan."""
+
+    list_display = ["name", "warehouse", "kind", "assignee", "every_days", "next_due_at"]
+    list_filter = ["warehouse", "kind", "is_active"]
+    filter_horizontal = ["locations", "products"]
+    actions = ["start_now"]
+
+    @admin.action(description="Start a count now", permissions=["change"])
+    def start_now(self, request, queryset):
+        from .services.count_plans import count_plan_start
+
+        opened = [count_plan_start(plan_id=plan.pk, actor=request.user) for plan in queryset]
+        self.message_user(request, f"{sum(1 for c in opened if c)} count(s) opened.")
+
+
+@admin.register(CycleCount)
+class CycleCountAdmin(ReadOnlyAdmin):
+    list_display = ["pk", "warehouse", "state", "assignee", "created_at", "posted_at"]
+    list_filter = ["state", "warehouse"]

@@ -4,7 +4,10 @@
 from django import forms
 from django.utils.text import slugify
 
-from warehouse.models import Grade, ItemKind, Outcome
+from erp.models import Category, Channel, ReasonCode
+from erp.validators import validate_image_upload
+from warehouse.models import DispositionRule, Grade, ItemKind, Outcome
+from warehouse.rules import DispositionFacts
 
 TOKEN_WIDGET = forms.HiddenInput
 
@@ -22,6 +25,9 @@ class ReceiveForm(TokenForm):
     packaging_ok = forms.BooleanField(
         label="Original packaging came back", required=False, initial=True
     )
+    close_short = forms.BooleanField(
+        label="Last parcel: close the return short (report what is missing)", required=False
+    )
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -36,6 +42,7 @@ class PhotosField(forms.FileField):
             "widget",
             MultipleFileInput(attrs={"accept": "image/*", "capture": "environment"}),
         )
+        kwargs.setdefault("validators", [validate_image_upload])
         super().__init__(*args, **kwargs)
 
     def clean(self, data, initial=None):
@@ -185,3 +192,75 @@ class ChecklistForm(forms.Form):
                 }
             )
         return items
+
+
+class DispositionRuleForm(forms.ModelForm):
+    """A disposition rule as an operations manager edits it; the note says why (history)."""
+
+    note = forms.CharField(
+        max_length=200, label="Why (kept in the rule's history)", widget=forms.TextInput
+    )
+
+    class Meta:
+        model = DispositionRule
+        fields = [
+            "name",
+            "priority",
+            "outcome",
+            "grade",
+            "department",
+            "category",
+            "reason_group",
+            "reason_code",
+            "channel_kind",
+            "is_active",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["outcome"].choices = [
+            (value, label) for value, label in Outcome.choices if value != Outcome.HOLD
+        ]
+        for name in ("grade", "department", "reason_group", "channel_kind"):
+            choices = [choice for choice in self.fields[name].choices if choice[0]]
+            self.fields[name].choices = [("", "Any"), *choices]
+        for name in ("category", "reason_code"):
+            self.fields[name].empty_label = "Any"
+
+    def values(self) -> dict:
+        return {name: self.cleaned_data[name] for name in self.Meta.fields}
+
+
+class RulePreviewForm(forms.Form):
+    """A sample unit: which rule would decide it."""
+
+    grade = forms.ChoiceField(choices=Grade.choices, initial=Grade.A)
+    department = forms.ChoiceField(choices=(), required=False)
+    category = forms.ModelChoiceField(queryset=None, required=False, empty_label="Any")
+    reason_code = forms.ModelChoiceField(queryset=None, required=False, empty_label="Any")
+    channel_kind = forms.ChoiceField(choices=(), required=False)
+    matched = forms.BooleanField(required=False, initial=True, label="Matched its return")
+    high_value = forms.BooleanField(required=False, label="High value")
+    serial_tracked = forms.BooleanField(required=False, label="Serial-tracked")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["department"].choices = [("", "Any"), *Category.Department.choices]
+        self.fields["channel_kind"].choices = [("", "Any"), *Channel.Kind.choices]
+        self.fields["category"].queryset = Category.objects.order_by("name")
+        self.fields["reason_code"].queryset = ReasonCode.objects.order_by("code")
+
+    def facts(self) -> DispositionFacts:
+        data = self.cleaned_data
+        category, reason = data["category"], data["reason_code"]
+        return DispositionFacts(
+            grade=data["grade"],
+            department=category.department if category else data["department"],
+            category_id=category.pk if category else None,
+            reason_group=reason.group if reason else "",
+            reason_code_id=reason.pk if reason else None,
+            channel_kind=data["channel_kind"],
+            is_high_value=data["high_value"],
+            serial_tracked=data["serial_tracked"],
+            matched=data["matched"],
+        )

@@ -31,13 +31,16 @@ from warehouse import services as warehouse_services
 from warehouse.forms import (
     ChecklistForm,
     DispositionForm,
+    DispositionRuleForm,
     InspectForm,
     ReceiveForm,
     ReleaseForm,
+    RulePreviewForm,
 )
 from warehouse.models import (
     ChecklistTemplate,
     Disposition,
+    DispositionRule,
     Grade,
     Outcome,
     PutawayTask,
@@ -57,8 +60,9 @@ STEPS = [
     ("putaway", "Put away"),
 ]
 STEP_KEYS = [key for key, _label in STEPS]
-# A parcel is received once a carrier has it (or delivered it): the case's own rule.
-RECEIVABLE_STATES = (ReturnState.IN_TRANSIT, ReturnState.DELIVERED)
+# A parcel may be received while the case waits for it: shipped, delivered, or still
+# authorized (dropped at the door with no carrier scan: the workflow records that).
+RECEIVABLE_STATES = (ReturnState.AUTHORIZED, ReturnState.IN_TRANSIT, ReturnState.DELIVERED)
 RECEIVE_PERMISSION = "warehouse.receive_parcel"
 
 
@@ -159,149 +163,54 @@ class ReceiveScanView(PermissionRequiredMixin, View):
 
 
 @dataclass
-class ScannedRow:
-    """One item taken out of the parcel as the bench previews it (the receipt service
-    decides for real, with the same rules: see warehouse.services.receiving)."""
-
-    code: str
-    product: Product | None = None
-    serial: str = ""
-    lot: str = ""
-    flag: str = ""
-    pending: str = ""
-    warnings: tuple[str, ...] = ()
-
-
-@dataclass
-class ComponentRow:
-    product: Product
-    expected: int
-    received: int = 0
-
-
-@dataclass
 class ExpectedRow:
+    """A line of the case as the bench shows it: the case's line (its product, shipped
+    serials and lots) beside what the preview counted for it."""
+
     line: object
-    received: int = 0
-    components: list[ComponentRow] = field(default_factory=list)
+    count: object = None
+    components: list = field(default_factory=list)
+
+    @property
+    def received(self) -> int:
+        return self.count.received
+
+    @property
+    def received_before(self) -> int:
+        return self.count.received_before
 
     @property
     def complete(self) -> bool:
-        if self.components and self.received < self.line.quantity:
-            return all(c.received >= c.expected for c in self.components)
-        return self.received >= self.line.quantity
+        return self.count.complete
 
     @property
     def short(self) -> int:
-        if self.components and self.received < self.line.quantity:
-            return sum(max(c.expected - c.received, 0) for c in self.components)
-        return max(self.line.quantity - self.received, 0)
+        return self.count.short
 
 
-def _parsed(codes: list[str]) -> tuple[list[ScannedRow], list]:
-    """Codes → items: a code naming no product right after a serial-tracked item still
-    without its serial is that item's serial (GTIN label, then the serial sticker). One query
-    for the products the GTINs name."""
-    scans = []
-    for code in codes:
-        try:
-            scans.append((code, scan_parse(code)))
-        except ValidationError as problem:
-            scans.append((code, " ".join(problem.messages)))
-    gtins = {scan.gtin for _code, scan in scans if not isinstance(scan, str) and scan.gtin}
-    products = {p.gtin: p for p in Product.objects.filter(gtin__in=gtins)} if gtins else {}
-    rows: list[ScannedRow] = []
-    for code, scan in scans:
-        if isinstance(scan, str):
-            rows.append(ScannedRow(code=code, flag=scan))
-            continue
-        previous = rows[-1] if rows else None
-        if (
-            not scan.gtin
-            and previous is not None
-            and previous.product is not None
-            and previous.product.tracking == Product.Tracking.SERIAL
-            and not previous.serial
-        ):
-            previous.serial = scan.serial or code.strip()
-            previous.code = f"{previous.code} + {code}"
-            continue
-        product = products.get(scan.gtin) if scan.gtin else None
-        rows.append(
-            ScannedRow(
-                code=code,
-                product=product,
-                serial=scan.serial,
-                lot=scan.lot,
-                warnings=scan.warnings,
-                flag="" if product else _unknown(scan, code),
-            )
-        )
-    return rows
+@dataclass(frozen=True)
+class ComponentRow:
+    product: Product
+    expected: int
+    received: int
 
 
-def _unknown(scan, code: str) -> str:
-    if scan.gtin:
-        return f"Unknown item: no product of ours has GTIN {scan.gtin}."
-    return f"Unknown item: {code.strip()} names no product. Scan the product barcode."
-
-
-def _match_preview(case, codes: list[str]) -> tuple[list[ExpectedRow], list[ScannedRow]]:
-    """Each scanned item against the case's lines: the expected SKU (or a bundle's
-    component), a serial shipped on the order, its lot, not more than expected — or why not.
-    Read-only; the flags are what the receipt will quarantine and report."""
+def _match_preview(case, codes: list[str]):
+    """The parcel as `warehouse.services.receipt_preview` matches it (the one copy of the
+    matching rules; read-only), laid beside the case's lines for the screen."""
+    preview = warehouse_services.receipt_preview(case=workflow.parcel_case(case), codes=codes)
+    counts = {line.return_line_id: line for line in preview.lines}
     expected = []
     for line in case.lines.all():
-        product = line.order_line.product
+        count = counts[line.pk]
+        parts = {c.component_id: c.component for c in line.order_line.product.components.all()}
         components = [
-            ComponentRow(product=c.component, expected=c.quantity * line.quantity)
-            for c in product.components.all()
+            ComponentRow(product=parts[product_id], expected=want, received=got)
+            for product_id, (want, got) in count.components.items()
+            if product_id in parts
         ]
-        expected.append(ExpectedRow(line=line, components=components))
-    rows = _parsed(codes)
-    for row in rows:
-        if row.product is None:
-            continue
-        found = _line_for(expected, row.product)
-        if found is None:
-            row.flag = f"Wrong SKU: {row.product.sku} is not on this return."
-            continue
-        line_row, component = found
-        if component is not None:
-            component.received += 1
-        elif line_row.received >= line_row.line.quantity:
-            row.flag = f"Extra item: the return expects {line_row.line.quantity}."
-            continue
-        else:
-            line_row.received += 1
-        shipped = line_row.line.order_line.shipped_items.all()
-        tracking = row.product.tracking
-        if tracking == Product.Tracking.SERIAL and not row.serial:
-            row.pending = "Now scan its serial number."
-        elif tracking == Product.Tracking.SERIAL and row.serial not in {
-            item.serial_number for item in shipped
-        }:
-            row.flag = f"Serial {row.serial} was not shipped on this order."
-        elif tracking == Product.Tracking.LOT and not row.lot:
-            row.pending = "Lot-tracked: scan the GS1 label that carries its lot."
-        elif tracking == Product.Tracking.LOT:
-            lots = {item.lot_number for item in shipped if item.lot_number}
-            if lots and row.lot not in lots:
-                row.flag = f"Lot {row.lot} was not shipped on this order."
-    return expected, rows
-
-
-def _line_for(expected: list[ExpectedRow], product: Product):
-    """(line row, component row or None) the product belongs to, preferring a line with
-    room left; None when the case does not expect it."""
-    own = [row for row in expected if row.line.order_line.product_id == product.pk]
-    if own:
-        return next((row for row in own if row.received < row.line.quantity), own[0]), None
-    for row in expected:
-        for component in row.components:
-            if component.product.pk == product.pk:
-                return row, component
-    return None
+        expected.append(ExpectedRow(line=line, count=count, components=components))
+    return expected, preview
 
 
 class ReceiveCaseView(PermissionRequiredMixin, View):
@@ -317,7 +226,8 @@ class ReceiveCaseView(PermissionRequiredMixin, View):
             raise Http404("No such return") from error
 
     def _render(self, request, warehouse, case, codes, *, form=None, scan_error="", status=200):
-        expected, scanned = _match_preview(case, codes)
+        expected, preview = _match_preview(case, codes)
+        scanned = preview.items
         form = form or ReceiveForm(initial={"client_token": client_token()})
         last_warnings = scanned[-1].warnings if scanned and not scan_error else ()
         context = {
@@ -326,9 +236,10 @@ class ReceiveCaseView(PermissionRequiredMixin, View):
             "expected": expected,
             "scanned": scanned,
             "codes": codes,
-            "flagged": sum(1 for row in scanned if row.flag),
-            "missing": sum(row.short for row in expected),
-            "pending": any(row.pending for row in scanned),
+            "flagged": preview.flagged,
+            "missing": preview.missing,
+            "pending": preview.pending,
+            "earlier_parcels": any(row.received_before for row in expected),
             "form": form,
             "scan_error": scan_error,
             "scan_warnings": last_warnings,
@@ -373,16 +284,18 @@ class ReceiveCaseView(PermissionRequiredMixin, View):
         return redirect(url)
 
     def post(self, request: HttpRequest, warehouse_id: int, case_id: int) -> HttpResponse:
-        warehouse = _warehouse_or_404(warehouse_id)
+        # The warehouse is looked up only to answer a refusal: the receipt finds its active
+        # receiving location or refuses, which covers an unknown or inactive warehouse.
         form = ReceiveForm(request.POST)
         codes = [code for code in request.POST.getlist("scans") if code.strip()]
         if form.is_valid():
             try:
                 receipt = workflow.return_parcel_receive(
                     case_id=case_id,
-                    warehouse_id=warehouse.pk,
+                    warehouse_id=warehouse_id,
                     scans=codes,
                     packaging_ok=form.cleaned_data["packaging_ok"],
+                    close_short=form.cleaned_data["close_short"],
                     client_token=form.cleaned_data["client_token"],
                     actor=request.user,
                 )
@@ -392,6 +305,7 @@ class ReceiveCaseView(PermissionRequiredMixin, View):
                 form.add_error(None, getattr(error, "messages", None) or [str(error)])
             else:
                 return redirect("warehouse_receipt", receipt.pk)
+        warehouse = _warehouse_or_404(warehouse_id)
         case = self._case(case_id)
         return self._render(request, warehouse, case, codes, form=form, status=UNPROCESSABLE)
 
@@ -775,3 +689,80 @@ class ChecklistEditView(PermissionRequiredMixin, View):
 
 def _department_label(department: str) -> str:
     return dict(DEPARTMENT_CHOICES)[department]
+
+
+# ---- Disposition rules (operations managers) ------------------------------------------------
+
+RULES_PERMISSION = "warehouse.change_disposition_rules"
+
+
+class DispositionRuleListView(PermissionRequiredMixin, View):
+    """The rules in the order they are tried, and a preview: which rule decides a sample
+    unit (the engine's own answer, `warehouse.services.disposition_rule_preview`)."""
+
+    permission_required = RULES_PERMISSION
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        rules = list(
+            DispositionRule.objects.select_related("category", "reason_code").order_by(
+                "-priority", "id"
+            )
+        )
+        preview_form = RulePreviewForm(request.GET or None)
+        suggestion = None
+        if preview_form.is_bound and preview_form.is_valid():
+            suggestion = warehouse_services.disposition_rule_preview(
+                facts=preview_form.facts(), rules=rules
+            )
+        context = {
+            "rules": rules,
+            "preview_form": preview_form,
+            "suggestion": suggestion,
+            "suggestion_label": Outcome(suggestion.outcome).label if suggestion else "",
+        }
+        return render(request, "warehouse/rule_list.html", context)
+
+
+class DispositionRuleEditView(PermissionRequiredMixin, View):
+    """Create or change a rule, with a note; refusals come back beside the field."""
+
+    permission_required = RULES_PERMISSION
+
+    def _rule(self, pk: int | None) -> DispositionRule:
+        if pk is None:
+            return DispositionRule()
+        try:
+            return DispositionRule.objects.get(pk=pk)
+        except DispositionRule.DoesNotExist as error:
+            raise Http404("No such rule") from error
+
+    def _render(self, request, rule, form, status=200):
+        context = {"rule": rule, "form": form}
+        return render(request, "warehouse/rule_form.html", context, status=status)
+
+    def get(self, request: HttpRequest, pk: int | None = None) -> HttpResponse:
+        rule = self._rule(pk)
+        return self._render(request, rule, DispositionRuleForm(instance=rule))
+
+    def post(self, request: HttpRequest, pk: int | None = None) -> HttpResponse:
+        rule = self._rule(pk)
+        form = DispositionRuleForm(request.POST, instance=self._rule(pk))
+        if form.is_valid():
+            try:
+                saved = warehouse_services.disposition_rule_save(
+                    rule_id=rule.pk,
+                    values=form.values(),
+                    note=form.cleaned_data["note"],
+                    actor=request.user,
+                )
+            except ValidationError as error:
+                if hasattr(error, "error_dict"):
+                    for field_name, errors in error.message_dict.items():
+                        known = field_name in form.fields
+                        form.add_error(field_name if known else None, errors)
+                else:
+                    form.add_error(None, error.messages)
+            else:
+                messages.success(request, f"Rule “{saved.name}” saved.")
+                return redirect("warehouse_rules")
+        return self._render(request, rule, form, status=UNPROCESSABLE)

@@ -3,7 +3,7 @@
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from . import carriers, shopify, threepl
+from . import amazon, carriers, shopify, threepl
 from .base import Envelope
 
 Verify = Callable[[bytes, Mapping[str, str], Sequence[str]], bool]
@@ -69,6 +69,13 @@ ADAPTERS: dict[str, SourceAdapter] = {
         threepl.pulled_verify,
         threepl.extensiv_envelope,
         threepl.extensiv_pulled_parse,
+    ),
+    # Returns report rows, uploaded or pulled (erp.services.amazon_reports), one event each.
+    "amazon": SourceAdapter(
+        "amazon",
+        amazon.returns_verify,
+        amazon.returns_envelope,
+        amazon.returns_parse,
     ),
 }
 

@@ -31,6 +31,32 @@ RETURN_TOPICS = {
     "returns/reopen",
 }
 REVERSE_DELIVERY_TOPIC = "reverse_deliveries/attach_deliverable"
+RETURN_UPDATE_TOPIC = "returns/update"
+DISPOSE_TOPIC = "reverse_fulfillment_orders/dispose"
+
+
+@dataclass(frozen=True)
+class ShopifyReturnUpdate:
+    """returns/update: a delta. `removals` are (return line item id, units taken off)."""
+
+    return_id: str
+    removals: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class ShopifyDisposition:
+    rfo_line_item_id: str
+    type: str
+    quantity: int
+    location_id: str
+
+
+@dataclass(frozen=True)
+class ShopifyDisposal:
+    """reverse_fulfillment_orders/dispose: what the merchant did with returned items."""
+
+    reverse_fulfillment_order_id: str
+    dispositions: tuple[ShopifyDisposition, ...]
 
 
 @dataclass(frozen=True)
@@ -123,6 +149,9 @@ class ShopifyOrder:
     fulfillment_status: str
     customer: ShopifyCustomer | None
     lines: tuple[OrderLineItem, ...]
+    # The gateway's id of the payment (a Stripe payment intent, say), when the payload
+    # carries the order's transactions; "" when it does not.
+    payment_reference: str = ""
 
 
 def shopify_id(obj: Mapping | None) -> str:
@@ -174,7 +203,14 @@ def envelope(body: bytes, headers: Mapping[str, str]) -> Envelope:
 
 def parse(
     topic: str, body: bytes
-) -> ShopifyReturn | ShopifyRefund | ShopifyOrder | ShopifyReverseDelivery:
+) -> (
+    ShopifyReturn
+    | ShopifyRefund
+    | ShopifyOrder
+    | ShopifyReverseDelivery
+    | ShopifyReturnUpdate
+    | ShopifyDisposal
+):
     data = load_json_object(body)
     if topic in RETURN_TOPICS:
         return parse_return(topic, data)
@@ -184,6 +220,10 @@ def parse(
         return parse_order(data)
     if topic == REVERSE_DELIVERY_TOPIC:
         return parse_reverse_delivery(data)
+    if topic == RETURN_UPDATE_TOPIC:
+        return parse_return_update(data)
+    if topic == DISPOSE_TOPIC:
+        return parse_disposal(data)
     raise Unsupported(f"Shopify topic {topic!r} is not parsed.")
 
 
@@ -254,6 +294,39 @@ def parse_refund(data: Mapping) -> ShopifyRefund:
     )
 
 
+def parse_return_update(data: Mapping) -> ShopifyReturnUpdate:
+    return_id = shopify_id(data)
+    if not return_id:
+        raise MalformedPayload("The return update names no return.")
+    removals = []
+    for raw in (data.get("return_line_items") or {}).get("removals") or []:
+        line_id = shopify_id(raw)
+        if not line_id:
+            raise MalformedPayload("A return line item removal names no return line item.")
+        removals.append((line_id, quantity(raw.get("delta"), field="delta")))
+    return ShopifyReturnUpdate(return_id=return_id, removals=tuple(removals))
+
+
+def parse_disposal(data: Mapping) -> ShopifyDisposal:
+    rfo_id = shopify_id(data)
+    if not rfo_id:
+        raise MalformedPayload("The disposal names no reverse fulfillment order.")
+    dispositions = []
+    for raw in data.get("dispositions") or []:
+        line_id = shopify_id(raw.get("reverse_fulfillment_order_line_item"))
+        if not line_id:
+            raise MalformedPayload("A disposition names no reverse fulfillment order line item.")
+        dispositions.append(
+            ShopifyDisposition(
+                rfo_line_item_id=line_id,
+                type=_text(raw.get("type")).upper(),
+                quantity=quantity(raw.get("quantity"), field="quantity"),
+                location_id=shopify_id(raw.get("location")),
+            )
+        )
+    return ShopifyDisposal(reverse_fulfillment_order_id=rfo_id, dispositions=tuple(dispositions))
+
+
 def parse_reverse_delivery(data: Mapping) -> ShopifyReverseDelivery:
     require(data, "id")
     tracking = (data.get("shipping_deliverable") or {}).get("tracking") or {}
@@ -309,4 +382,25 @@ def parse_order(data: Mapping) -> ShopifyOrder:
         if customer
         else None,
         lines=tuple(lines),
+        payment_reference=payment_reference(data.get("transactions")),
     )
+
+
+PAYMENT_KINDS = ("sale", "capture", "authorization")
+
+
+def payment_reference(transactions) -> str:
+    """The gateway's id of the order's payment: the `authorization` (or the receipt's or the
+    transaction's `payment_id`) of its first successful sale, capture or authorization."""
+    for raw in transactions or []:
+        if not isinstance(raw, Mapping):
+            continue
+        if _text(raw.get("kind")).lower() not in PAYMENT_KINDS:
+            continue
+        if _text(raw.get("status")).lower() != "success":
+            continue
+        receipt = raw.get("receipt") if isinstance(raw.get("receipt"), Mapping) else {}
+        for value in (raw.get("authorization"), receipt.get("payment_id"), raw.get("payment_id")):
+            if _text(value).strip():
+                return _text(value).strip()[:120]
+    return ""

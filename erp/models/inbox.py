@@ -17,6 +17,7 @@ class InboundSource(models.TextChoices):
     SHIPHERO = "shiphero", "ShipHero"
     SHIPBOB = "shipbob", "ShipBob"
     EXTENSIV = "extensiv", "Extensiv"
+    AMAZON = "amazon", "Amazon"
 
 
 class InboundEventStatus(models.TextChoices):

@@ -21,6 +21,15 @@ class SalesOrder(TimeStampedModel):
     )
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
     currency = models.CharField(max_length=3, validators=[currency_code])
+    # A database default too: the demo seed COPYs orders without it.
+    payment_reference = models.CharField(
+        max_length=120,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The payment provider's charge or payment intent the order was paid with; "
+        "refunds to the original payment are made against it.",
+    )
     ship_from = models.ForeignKey(
         Warehouse, on_delete=models.PROTECT, related_name="shipped_orders", null=True, blank=True
     )

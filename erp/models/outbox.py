@@ -35,7 +35,14 @@ class OutboxMessage(models.Model):
                 fields=["topic", "id"],
                 condition=models.Q(dispatched_at__isnull=True),
                 name="outbox_pending_by_topic",
-            )
+            ),
+            # "Is an older message of this ordering key still unsent?" is asked of every
+            # candidate the dispatcher looks at; without this it scans the backlog each time.
+            models.Index(
+                fields=["ordering_key", "id"],
+                condition=models.Q(dispatched_at__isnull=True, dead_lettered_at__isnull=True),
+                name="outbox_pending_by_key",
+            ),
         ]
 
     def __str__(self) -> str:

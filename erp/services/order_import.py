@@ -69,7 +69,8 @@ def shopify_order_import(*, event: InboundEvent, message: ShopifyOrder) -> Sales
     Effects: parks the event (InboundEventParked, which opens an `investigate_sku` exception)
     when a line's variant or SKU has no channel listing, before writing anything; creates the
     customer and their channel account when new; creates the order, or locks the existing
-    one; upserts its lines by Shopify line item id (kept as text), with history rows.
+    one (recording the payment reference when the event carries one); upserts its lines by
+    Shopify line item id (kept as text), with history rows.
     """
     channel = Channel.objects.get(code=event.account)
     products = {}
@@ -95,9 +96,14 @@ def shopify_order_import(*, event: InboundEvent, message: ShopifyOrder) -> Sales
             customer=_customer(channel, message),
             currency=message.currency or channel.currency,
             placed_at=message.created_at,
+            payment_reference=message.payment_reference,
         )
         order._change_reason = f"Imported from Shopify event {event.external_id}"
         order.save()
+    elif message.payment_reference and order.payment_reference != message.payment_reference:
+        order.payment_reference = message.payment_reference
+        order._change_reason = f"Payment reference from Shopify event {event.external_id}"
+        order.save(update_fields=["payment_reference", "updated_at"])
     lines = {line.channel_line_id: line for line in order.lines.all()}
     next_number = (order.lines.aggregate(top=Max("line_number"))["top"] or 0) + 1
     for item in message.lines:

@@ -5,9 +5,12 @@ app runs with no server to install; production sets DATABASE_URL and CELERY_BROK
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE as CSP_NONE
+from csp.constants import SELF as CSP_SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -50,6 +53,8 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "simple_history",
     "pgtrigger",
+    "axes",
+    "csp",
     "erp",
     "finance",
     "inventory",
@@ -60,15 +65,18 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "erp.security.DenialLogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "erp.urls"
@@ -116,6 +124,20 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# Sign-in throttling (django-axes): AXES_FAILURE_LIMIT failures for one user name from one
+# address lock that pair out for AXES_COOLOFF_TIME; a successful sign-in resets the count.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env_bool("AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", 5))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", 15)))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "erp.security.login_lockout_response"
+# Behind the TLS proxy (SECURE_PROXY_SSL_HEADER) the address is the one the proxy appended.
+AXES_CLIENT_IP_CALLABLE = "erp.security.client_ip"
 
 # --- Locale: UTC, money is Decimal ----------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -133,6 +155,10 @@ MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 # Photos of returned goods are evidence: at most this many bytes an upload.
 MAX_UPLOAD_BYTES = int(os.environ.get("MAX_UPLOAD_BYTES", 10 * 1024 * 1024))
+# A request body (forms, JSON, webhooks) is refused above 5 MB; uploaded files above 2.5 MB
+# are spooled to disk instead of memory. Files are checked by erp.validators.
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DATA_UPLOAD_MAX_MEMORY_SIZE", 5 * 1024 * 1024))
+FILE_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("FILE_UPLOAD_MAX_MEMORY_SIZE", 2621440))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -156,6 +182,22 @@ X_FRAME_OPTIONS = "DENY"
 if env_bool("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Content Security Policy (django-csp, enforced): our own static files only; no inline script
+# or style, no framing. The Swagger UI page widens it for itself (erp.security.SwaggerUIView).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [CSP_SELF],
+        "script-src": [CSP_SELF],
+        "style-src": [CSP_SELF],
+        "img-src": [CSP_SELF],
+        "font-src": [CSP_SELF],
+        "connect-src": [CSP_SELF],
+        "object-src": [CSP_NONE],
+        "base-uri": [CSP_SELF],
+        "form-action": [CSP_SELF],
+        "frame-ancestors": [CSP_NONE],
+    }
+}
 
 # --- REST API -------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -164,17 +206,23 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["erp.api.permissions.ModelPermissions"],
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": ["erp.api.filters.FilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "COERCE_DECIMAL_TO_STRING": True,
+    # A service's ValidationError is a 400 and a refused transition a 409, as JSON.
+    "EXCEPTION_HANDLER": "erp.api.errors.exception_handler",
+    # The API speaks JSON only (the screens are Django forms, not DRF).
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Returns & Inventory Truth API",
     "DESCRIPTION": "Returns, inventory ledger, refunds and reconciliation.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Request bodies get their own components, so a required text states minLength 1.
+    "COMPONENT_SPLIT_REQUEST": True,
     # The schema maps every endpoint: only signed-in staff (session or token) may read it.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     # Swagger UI is served from our own static files: the back office runs on closed networks.
@@ -185,6 +233,12 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "StockStateEnum": "inventory.models.states.StockState",
         "UnitStateEnum": "inventory.models.states.UNIT_STATE_CHOICES",
+        "ReturnStateEnum": "returns.models.cases.ReturnState",
+        "RefundStateEnum": "finance.models.refunds.RefundState",
+        "ExceptionStateEnum": "erp.models.exceptions.ExceptionState",
+        "ExceptionKindEnum": "erp.models.exceptions.ExceptionKind",
+        "SnapshotSourceEnum": "inventory.models.reconciliation.SnapshotSource",
+        "SnapshotUploadSourceEnum": "inventory.api.UPLOAD_SOURCES",
     },
 }
 
@@ -224,6 +278,8 @@ CELERY_BEAT_SCHEDULE = {
     "inbox-requeue-stale": {"task": "erp.tasks.inbox_requeue_stale", "schedule": 60.0},
     # ShipBob / Extensiv stock into the inbox (erp.services.threepl_pull).
     "threepl-stock-pull": {"task": "erp.tasks.threepl_stock_pull", "schedule": 900.0},
+    # Amazon FBA customer returns report → one inbox event per row (erp.services.amazon_reports).
+    "amazon-returns-pull": {"task": "erp.tasks.amazon_returns_pull", "schedule": 3600.0},
     "return-cases-expire-overdue": {
         "task": "returns.tasks.return_cases_expire_overdue",
         "schedule": 3600.0,
@@ -243,6 +299,8 @@ CELERY_BEAT_SCHEDULE = {
     # One KpiSnapshot row per day, metric and dimension: hourly, today and yesterday are rebuilt
     # (still filling) and any missing day of the last 60 is built, so trends stay current.
     "kpi-snapshots-build": {"task": "reporting.tasks.kpi_snapshots_build", "schedule": 3600.0},
+    # Scheduled cycle count plans whose next_due_at has passed open their counts.
+    "count-plans-start": {"task": "warehouse.tasks.count_plans_start", "schedule": 900.0},
     "sku-return-anomalies-scan": {
         "task": "reporting.tasks.sku_return_anomalies_scan",
         "schedule": 86400.0,

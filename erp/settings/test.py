@@ -16,3 +16,6 @@ from .base import *  # noqa: F403
 
 ALLOWED_HOSTS = ["*"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Sign-in throttling is switched on only by the tests of it (tests/security), so no other
+# test's failed sign-ins can lock out the users it shares.
+AXES_ENABLED = False

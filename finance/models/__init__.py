@@ -9,6 +9,7 @@ from .journal import (
     JournalLine,
     PeriodStatus,
 )
+from .recovery import OUTCOME_OF_KIND, RealizedRecovery, RecoveryKind
 from .refunds import (
     ApprovalLimit,
     Refund,
@@ -17,11 +18,13 @@ from .refunds import (
     RefundMethod,
     RefundStage,
     RefundState,
+    ReturnShippingRate,
     StoreCreditAccount,
     StoreCreditEntry,
 )
 
 __all__ = [
+    "OUTCOME_OF_KIND",
     "Account",
     "AccountKind",
     "AccountPurpose",
@@ -30,12 +33,15 @@ __all__ = [
     "JournalEntry",
     "JournalLine",
     "PeriodStatus",
+    "RealizedRecovery",
+    "RecoveryKind",
     "Refund",
     "RefundCap",
     "RefundLine",
     "RefundMethod",
     "RefundStage",
     "RefundState",
+    "ReturnShippingRate",
     "StoreCreditAccount",
     "StoreCreditEntry",
 ]

@@ -95,12 +95,24 @@ class FiscalPeriod(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
         blank=True,
     )
     close_reason = models.TextField(blank=True)
+    reopened_at = models.DateTimeField(null=True, blank=True)
+    reopened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+    reopen_reason = models.TextField(blank=True)
 
     history = HistoricalRecords()
 
     class Meta:
         ordering = ["start_date"]
-        permissions = [("close_period", "Can close a fiscal period")]
+        permissions = [
+            ("close_period", "Can close a fiscal period"),
+            ("reopen_period", "Can reopen a closed fiscal period (controller)"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(end_date__gte=models.F("start_date")),
@@ -129,6 +141,17 @@ class FiscalPeriod(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
         self.closed_by = by
         self.closed_at = at
         self.close_reason = reason
+
+    @transition(
+        field=status,
+        source=PeriodStatus.CLOSED,
+        target=PeriodStatus.OPEN,
+        permission="finance.reopen_period",
+    )
+    def reopen(self, *, by, at, reason: str) -> None:
+        self.reopened_by = by
+        self.reopened_at = at
+        self.reopen_reason = reason
 
 
 # PostgreSQL: refuse an entry dated outside its period or into a closed one. FOR SHARE makes a

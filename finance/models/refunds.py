@@ -18,6 +18,8 @@ from decimal import Decimal
 
 import pgtrigger
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
@@ -41,6 +43,7 @@ UNLIMITED_PERMISSION = "finance.approve_refund_unlimited"
 REJECT_PERMISSION = "finance.reject_refund"
 RETRY_PERMISSION = "finance.retry_refund"
 RELEASE_PERMISSION = "finance.release_refund_hold"
+PROPOSE_PERMISSION = "finance.propose_refund"
 
 
 class RefundState(models.TextChoices):
@@ -51,10 +54,14 @@ class RefundState(models.TextChoices):
     FAILED = "failed", "Failed"
     REJECTED = "rejected", "Rejected"
     ON_HOLD = "on_hold", "On hold"
+    WITHDRAWN = "withdrawn", "Withdrawn"
 
 
 # Not yet paid and not refused: an open exception on the case can still hold these.
 HOLDABLE_STATES = (RefundState.PROPOSED, RefundState.PENDING_APPROVAL, RefundState.APPROVED)
+# Not yet paid: the system withdraws these when their case is cancelled or expires. A failed
+# refund paid nothing either (the provider refused it; a retry reuses the same key).
+WITHDRAWABLE_STATES = (*HOLDABLE_STATES, RefundState.ON_HOLD, RefundState.FAILED)
 
 
 class RefundMethod(models.TextChoices):
@@ -69,7 +76,7 @@ class RefundStage(models.TextChoices):
     ON_AUTHORIZATION = "on_authorization", "On authorization"
     ON_RECEIPT = "on_receipt", "On receipt"
     ON_INSPECTION = "on_inspection", "On inspection"
-    MANUAL = "manual", "Proposed by finance"
+    MANUAL = "manual", "By finance (partial refund)"
 
 
 class Refund(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
@@ -122,6 +129,9 @@ class Refund(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     auto_approved = models.BooleanField(default=False)
     hold_reason = models.CharField(max_length=300, blank=True)
     rejection_reason = models.TextField(blank=True)
+    withdrawal_reason = models.TextField(
+        blank=True, help_text="Why the system withdrew it (its case was cancelled or expired)."
+    )
 
     provider_refund_id = models.CharField(max_length=120, blank=True)
     provider_status = models.CharField(max_length=40, blank=True)
@@ -143,6 +153,7 @@ class Refund(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     issued_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
     rejected_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
 
     history = HistoricalRecords(excluded_fields=["evidence"])
 
@@ -154,6 +165,7 @@ class Refund(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
             ("reject_refund", "Can reject a refund"),
             ("retry_refund", "Can retry a failed refund"),
             ("release_refund_hold", "Can release a refund's hold"),
+            ("propose_refund", "Can propose a manual partial refund"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -242,6 +254,11 @@ class Refund(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     def retry(self) -> None:
         pass
 
+    @transition(field=state, source=list(WITHDRAWABLE_STATES), target=RefundState.WITHDRAWN)
+    def withdraw(self, *, reason: str) -> None:
+        self.withdrawal_reason = reason
+        self.withdrawn_at = timezone.now()
+
 
 class RefundLine(models.Model):
     """One returned line's part of a refund: how many units, at what price, less what."""
@@ -256,11 +273,18 @@ class RefundLine(models.Model):
     grade_deduction = models.DecimalField(**MONEY, default=0)
     restocking_fee = models.DecimalField(**MONEY, default=0)
     shipping_deduction = models.DecimalField(**MONEY, default=0)
+    # A database default too: the cap trigger's tests (and any SQL) write lines without it.
+    earlier_refunds = models.DecimalField(
+        **MONEY,
+        default=Decimal("0"),
+        db_default=Decimal("0"),
+        help_text="Paid back already by a manual partial refund of the line.",
+    )
     amount = models.DecimalField(**MONEY)
     grades = models.CharField(
         max_length=60, blank=True, help_text="The inspected grades of the units, e.g. “A,B”."
     )
-    # A rejected refund gives its lines' amounts back to the cap.
+    # A rejected or withdrawn refund gives its lines' amounts back to the cap.
     released = models.BooleanField(default=False)
 
     class Meta:
@@ -282,7 +306,8 @@ class RefundLine(models.Model):
                     models.F("gross_amount")
                     - models.F("grade_deduction")
                     - models.F("restocking_fee")
-                    - models.F("shipping_deduction"),
+                    - models.F("shipping_deduction")
+                    - models.F("earlier_refunds"),
                 ),
                 name="refund_line_amount_is_gross_less_deductions",
                 violation_error_message="A line's amount is its gross less its deductions.",
@@ -291,7 +316,8 @@ class RefundLine(models.Model):
                 condition=models.Q(amount__gte=0)
                 & models.Q(grade_deduction__gte=0)
                 & models.Q(restocking_fee__gte=0)
-                & models.Q(shipping_deduction__gte=0),
+                & models.Q(shipping_deduction__gte=0)
+                & models.Q(earlier_refunds__gte=0),
                 name="refund_line_amounts_not_negative",
                 violation_error_message="A line's amount and deductions are never negative.",
             ),
@@ -373,8 +399,17 @@ class ApprovalLimit(models.Model):
         blank=True,
         related_name="refund_approval_limits",
     )
-    currency = models.CharField(max_length=3, blank=True, help_text="Blank: any currency.")
-    max_amount = models.DecimalField(**MONEY)
+    currency = models.CharField(
+        max_length=3,
+        blank=True,
+        validators=[RegexValidator(r"^[A-Z]{3}$", "Use a three-letter code such as USD.")],
+        help_text="Blank: any currency.",
+    )
+    max_amount = models.DecimalField(
+        **MONEY,
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="The largest refund they may approve, in that currency.",
+    )
 
     history = HistoricalRecords()
 
@@ -396,17 +431,23 @@ class ApprovalLimit(models.Model):
                 fields=["group", "currency"],
                 condition=models.Q(group__isnull=False),
                 name="approval_limit_once_per_group",
+                violation_error_message="This group already has a limit in that currency.",
             ),
             models.UniqueConstraint(
                 fields=["user", "currency"],
                 condition=models.Q(user__isnull=False),
                 name="approval_limit_once_per_user",
+                violation_error_message="This user already has a limit in that currency.",
             ),
         ]
 
     def __str__(self) -> str:
         who = self.group.name if self.group_id else self.user.get_username()
         return f"{who}: {self.max_amount} {self.currency or '(any currency)'}"
+
+    def clean(self) -> None:
+        if bool(self.group_id) == bool(self.user_id):
+            raise ValidationError("Choose a group or a user, not both and not neither.")
 
 
 class StoreCreditAccount(models.Model):
@@ -454,3 +495,33 @@ class StoreCreditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account} {self.amount:+}"
+
+
+class ReturnShippingRate(models.Model):
+    """What a return label costs the merchant on one channel, in the channel's currency: the
+    deduction from a refund when the policy says the customer pays the return shipping.
+    A channel without a rate is charged `finance.amounts.RETURN_SHIPPING_FEE`."""
+
+    channel = models.OneToOneField(
+        "erp.Channel", on_delete=models.CASCADE, related_name="return_shipping_rate"
+    )
+    amount = models.DecimalField(
+        **MONEY,
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="In the channel's currency; 0 charges nothing.",
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["channel__name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(amount__gte=0),
+                name="return_shipping_rate_not_negative",
+                violation_error_message="A return shipping rate is not negative.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel}: {self.amount}"

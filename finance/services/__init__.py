@@ -1,7 +1,12 @@
 """Writes of the finance app: the journal and fiscal periods. Import from here."""
 
 from .journal import Posting, journal_entry_post, journal_entry_reverse
-from .periods import fiscal_period_close, fiscal_period_for_date, fiscal_period_open_for
+from .periods import (
+    fiscal_period_close,
+    fiscal_period_for_date,
+    fiscal_period_open_for,
+    fiscal_period_reopen,
+)
 from .refunds import (
     REFUND_TOPIC,
     BulkOutcome,
@@ -17,6 +22,7 @@ from .refunds import (
     refund_reject,
     refund_retry,
     refunds_bulk_approve,
+    refunds_withdraw_for_case,
 )
 
 __all__ = [
@@ -27,6 +33,7 @@ __all__ = [
     "fiscal_period_close",
     "fiscal_period_for_date",
     "fiscal_period_open_for",
+    "fiscal_period_reopen",
     "journal_entry_post",
     "journal_entry_reverse",
     "refund_approve",
@@ -40,4 +47,5 @@ __all__ = [
     "refund_reject",
     "refund_retry",
     "refunds_bulk_approve",
+    "refunds_withdraw_for_case",
 ]

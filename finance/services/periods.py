@@ -76,3 +76,34 @@ def fiscal_period_close(*, period_id: int, reason: str, actor: User) -> FiscalPe
     period.close(by=actor, at=timezone.now(), reason=reason)
     save_with_history(period, actor=actor, why=reason)
     return period
+
+
+@transaction.atomic
+def fiscal_period_reopen(*, period_id: int, reason: str, actor: User) -> FiscalPeriod:
+    """Reopen a closed month so late corrections can be booked in it (the controller's call).
+
+    Effects: locks the period; refuses without `finance.reopen_period` (PermissionDenied), an
+    open period or no reason (ValidationError), and a month with a later month still closed
+    (periods reopen in the reverse order they close, so closed months stay a prefix of the
+    calendar); records who reopened it, when and why in the period's history and sets it
+    `open`. Postings dated in it are accepted again from then on; every other closed month
+    still refuses them.
+    """
+    period = FiscalPeriod.objects.select_for_update().get(pk=period_id)
+    if not actor.has_perm("finance.reopen_period"):
+        raise PermissionDenied("reopen_period")
+    if period.is_open:
+        raise ValidationError(f"Period {period.label} is open already.")
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError("Give a reason for reopening the period; it is kept in its history.")
+    later_closed = (
+        FiscalPeriod.objects.filter(start_date__gt=period.start_date, status=PeriodStatus.CLOSED)
+        .order_by("-start_date")
+        .first()
+    )
+    if later_closed is not None:
+        raise ValidationError(f"Reopen {later_closed.label} first: periods reopen in order.")
+    period.reopen(by=actor, at=timezone.now(), reason=reason)
+    save_with_history(period, actor=actor, why=f"Reopened: {reason}")
+    return period

@@ -15,17 +15,18 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 from django_fsm import TransitionNotAllowed, can_proceed, has_transition_perm
 
 from erp.history import save_with_history
 from erp.models import ExceptionCase, OutboxMessage
 from erp.models.exceptions import ACTIVE_STATES, ExceptionKind, SubjectType
-from erp.services import exception_open, outbox_enqueue
+from erp.services import exception_open, exception_resolve_as_system, outbox_enqueue
 from erp.services.outbox_dispatch import OutboxSendError
 from finance.amounts import RefundAmounts
 from finance.models import AccountPurpose, Refund, RefundLine, RefundMethod, RefundStage
 from finance.models import RefundState as State
-from finance.models.refunds import REJECT_PERMISSION, RETRY_PERMISSION
+from finance.models.refunds import REJECT_PERMISSION, RETRY_PERMISSION, WITHDRAWABLE_STATES
 from finance.providers import ProviderError, payment_provider
 from finance.providers.store_credit import store_credit_issue
 
@@ -36,6 +37,7 @@ REFUND_TOPIC = "finance.refund_execute"
 CAP_CONSTRAINT = "refund_never_exceeds_paid"
 PAST_TENSE = {
     "approve": "approved",
+    "withdraw": "withdrawn",
     "reject": "rejected",
     "retry": "retried",
     "release": "released from hold",
@@ -180,6 +182,7 @@ def refund_propose(
                         grade_deduction=line.grade_deduction,
                         restocking_fee=line.restocking_fee,
                         shipping_deduction=line.shipping_deduction,
+                        earlier_refunds=line.earlier_refunds,
                         amount=line.amount,
                         grades=line.grades,
                     )
@@ -392,6 +395,63 @@ def refund_retry(*, refund_id: int, actor: AbstractBaseUser, note: str = "") -> 
     return refund
 
 
+# ---- Withdrawing -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def refunds_withdraw_for_case(*, case_id: int, reason: str) -> list[Refund]:
+    """The system withdraws a case's unpaid refunds: the case was cancelled or expired, so
+    nothing is owed any more.
+
+    Effects: locks the case's refunds; moves each proposed, pending, approved-but-unpaid, held
+    or failed one to withdrawn with `reason` in its history (a queued execution then does
+    nothing), gives its lines' amounts back to the returned lines' caps and resolves its
+    refund_failure exception, if any. A refund already issued with money or credit paid out
+    is never withdrawn: a refund_failure exception is opened on it for finance to recover the
+    money (or reverse the credit). Returns the refunds withdrawn.
+    """
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError("Say why the refunds are withdrawn.")
+    withdrawn = []
+    refunds = Refund.objects.select_related("case").select_for_update(of=("self",))
+    for refund in refunds.filter(case_id=case_id).order_by("pk"):
+        if refund.state in WITHDRAWABLE_STATES:
+            refund.withdraw(reason=reason)
+            _save(refund, actor=None, why=f"Withdrawn: {reason}")
+            refund.lines.update(released=True)
+            _resolve_failure_exceptions(refund, reason=f"Refund #{refund.pk} withdrawn: {reason}")
+            withdrawn.append(refund)
+        elif refund.state == State.ISSUED and refund.amount > 0:
+            _open_recovery_exception(refund, reason)
+    return withdrawn
+
+
+def _open_recovery_exception(refund: Refund, reason: str) -> None:
+    paid = (
+        "as store credit: reverse the credit"
+        if refund.method == RefundMethod.STORE_CREDIT
+        else f"through the provider ({refund.provider_refund_id}): recover the money"
+    )
+    exception_open(
+        kind=ExceptionKind.REFUND_FAILURE,
+        subject_type=SubjectType.REFUND,
+        subject_id=refund.pk,
+        subject_label=f"Refund #{refund.pk} ({refund.case.rma_number})",
+        summary=f"Refund of {refund.amount} {refund.currency} issued, but its case ended"[:200],
+        details=(
+            f"{reason}. The refund was issued already {paid} from the customer, then reverse "
+            "its journal entry."
+        ),
+        evidence={
+            "refund_id": refund.pk,
+            "issued": True,
+            "provider_refund_id": refund.provider_refund_id,
+            "journal_entry_id": refund.journal_entry_id,
+        },
+    )
+
+
 # ---- Executing ------------------------------------------------------------------------------
 
 
@@ -408,10 +468,11 @@ def _outcome(refund: Refund, *, message: str = "") -> ExecutionOutcome:
 
 
 def _journal_post(refund: Refund):
-    """Dr sales returns (the gross), Cr cash clearing or store-credit liability (what the
-    customer gets) and Cr restocking-fee income (what was kept: fee, return shipping and
-    condition deductions)."""
-    if refund.gross_amount == 0:
+    """Dr sales returns (the gross, less what earlier manual refunds of the lines booked
+    already), Cr cash clearing or store-credit liability (what the customer gets) and
+    Cr restocking-fee income (what was kept: fee, return shipping and condition deductions)."""
+    earlier = refund.lines.aggregate(total=Sum("earlier_refunds"))["total"] or 0
+    if refund.gross_amount - earlier == 0:
         return None
     paid_to = (
         AccountPurpose.STORE_CREDIT_LIABILITY
@@ -421,11 +482,11 @@ def _journal_post(refund: Refund):
     rma = refund.case.rma_number
     return journal_entry_post(
         postings=[
-            Posting(AccountPurpose.SALES_RETURNS, debit=refund.gross_amount, memo=rma),
+            Posting(AccountPurpose.SALES_RETURNS, debit=refund.gross_amount - earlier, memo=rma),
             Posting(paid_to, credit=refund.amount, memo=f"Refund #{refund.pk}"),
             Posting(
                 AccountPurpose.RESTOCKING_FEE_INCOME,
-                credit=refund.deductions_amount,
+                credit=refund.deductions_amount - earlier,
                 memo="Restocking fee, return shipping and condition deductions kept",
             ),
         ],
@@ -507,7 +568,21 @@ def refund_execute(*, refund_id: int, resume_retryable: bool = False) -> Executi
         why = f"Issued by the provider as {paid.id} ({paid.status})"
     refund.journal_entry = _journal_post(refund)
     _save(refund, actor=None, why=why)
+    _resolve_failure_exceptions(refund, reason=f"Refund #{refund.pk} issued on retry: {why}")
     return _outcome(refund)
+
+
+def _resolve_failure_exceptions(refund: Refund, *, reason: str) -> None:
+    """Resolve the refund_failure exception still active on `refund`, as the system: the
+    problem it reported went away (the retry paid, or the refund was withdrawn)."""
+    active = ExceptionCase.objects.filter(
+        kind=ExceptionKind.REFUND_FAILURE,
+        subject_type=SubjectType.REFUND,
+        subject_id=str(refund.pk),
+        state__in=ACTIVE_STATES,
+    ).values_list("pk", flat=True)
+    for exception_id in list(active):
+        exception_resolve_as_system(exception_id=exception_id, reason=reason)
 
 
 def refund_outbox_send(message: OutboxMessage) -> None:

@@ -10,9 +10,11 @@ trend point per source, which is the history the control tower charts.
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
 
 from erp.models import Category, Channel, Product, Warehouse
 
@@ -23,6 +25,7 @@ class SnapshotSource(models.TextChoices):
     EXTENSIV = "extensiv", "Extensiv"
     AMAZON_FBA = "amazon_fba", "Amazon FBA"
     STOREFRONT = "storefront", "Storefront (acknowledged ATS)"
+    CYCLE_COUNT = "cycle_count", "Cycle count (our own physical count)"
 
 
 class SnapshotScope(models.TextChoices):
@@ -62,6 +65,12 @@ class RunStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+# The 3PL sources: each reports on the warehouses it operates (Warehouse.provider).
+THREEPL_SOURCES = frozenset(
+    {SnapshotSource.SHIPHERO, SnapshotSource.SHIPBOB, SnapshotSource.EXTENSIV}
+)
+
+
 class ExternalLocation(models.Model):
     """How a source names one of our warehouses (a ShipHero warehouse id, a ShipBob
     fulfillment center, an Amazon marketplace)."""
@@ -71,6 +80,8 @@ class ExternalLocation(models.Model):
         max_length=120, blank=True, help_text="Empty: the source's only location."
     )
     warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="+")
+
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["source", "external_code"]
@@ -82,6 +93,31 @@ class ExternalLocation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_source_display()} {self.external_code or '(default)'} → {self.warehouse}"
+
+    def clean(self) -> None:
+        if self.source == SnapshotSource.STOREFRONT:
+            raise ValidationError(
+                {
+                    "source": "The storefront reports ATS per channel, not per warehouse: "
+                    "it needs no warehouse mapping."
+                }
+            )
+        if self.source in THREEPL_SOURCES and self.warehouse_id is not None:
+            warehouse = self.warehouse
+            if warehouse.operator != Warehouse.Operator.THIRD_PARTY or (
+                warehouse.provider != self.source
+            ):
+                raise ValidationError(
+                    {
+                        "warehouse": f"{self.get_source_display()} reports only on warehouses "
+                        f"it operates; {warehouse} is "
+                        + (
+                            f"operated by {warehouse.get_provider_display()}."
+                            if warehouse.provider
+                            else "our own."
+                        )
+                    }
+                )
 
 
 class ExternalSnapshot(models.Model):
@@ -199,7 +235,12 @@ class ReconciliationTolerance(models.Model):
         max_digits=5,
         decimal_places=2,
         default=Decimal("0"),
-        validators=[MinValueValidator(Decimal("0"))],
+        validators=[
+            MinValueValidator(Decimal("0")),
+            MaxValueValidator(
+                Decimal("100"), message="A percentage of our quantity is at most 100."
+            ),
+        ],
         help_text="Unexplained units as a percentage of our quantity.",
     )
     value = models.DecimalField(
@@ -209,6 +250,8 @@ class ReconciliationTolerance(models.Model):
         validators=[MinValueValidator(Decimal("0"))],
         help_text="Unexplained units × unit cost.",
     )
+
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["source", "category"]
@@ -260,6 +303,9 @@ class ReconciliationRun(models.Model):
     product_ids = models.JSONField(default=list, blank=True, help_text="Incremental: the SKUs.")
     plan = models.JSONField(
         default=list, blank=True, help_text="Full: the chunks, [first id, last id, keys]."
+    )
+    chunk_keys = models.PositiveIntegerField(
+        default=20000, help_text="Full: about how many keys one chunk (one transaction) holds."
     )
     error = models.TextField(blank=True)
 

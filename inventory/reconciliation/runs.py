@@ -1,9 +1,11 @@
 """Reconciliation runs: full (scheduled, chunked by SKU id, resumable) and incremental (the SKUs
 touched by new movements or a new snapshot, within seconds).
 
-A full run plans its chunks once, in SQL, so that each holds about CHUNK_KEYS keys; each chunk
-commits with the run's progress (cursor, keys done), so a worker killed mid-run loses at most
-the chunk it was in, and the task sent again resumes after the cursor with the same result.
+A full run plans its chunks once, in SQL, so that each holds about the run's `chunk_keys` keys
+(CHUNK_KEYS unless started otherwise); each chunk commits with the run's progress (cursor, keys
+done), so a worker killed mid-run loses at most the chunk it was in, and the task sent again
+resumes after the cursor with the same result. On other databases than PostgreSQL (the SQLite
+demo) the runs take the portable path, one chunk of every SKU.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from typing import TYPE_CHECKING
 
 from celery import current_app
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 
-from erp.models import Location
+from erp.models import Location, Product
 
 from ..models import (
     ChannelAvailability,
@@ -43,7 +46,7 @@ logger = logging.getLogger(__name__)
 
 FULL_TASK = "inventory.tasks.reconciliation_full_run"
 RUN_PERMISSION = "inventory.run_reconciliation"
-CHUNK_KEYS = 5000
+CHUNK_KEYS = 20000
 # An incremental run writes a trend point only if the last one is older than this.
 TREND_EVERY = timedelta(minutes=5)
 _WATERMARK_LOCK = 0x7265636F6E  # "recon": one incremental scan of the ledger at a time
@@ -56,8 +59,8 @@ def _t(model) -> str:
 
 
 @transaction.atomic
-def run_full_start(*, actor: User | None = None) -> ReconciliationRun:
-    """Queue a full run.
+def run_full_start(*, actor: User | None = None, chunk_keys: int = CHUNK_KEYS) -> ReconciliationRun:
+    """Queue a full run whose chunks hold about `chunk_keys` keys each.
 
     Effects: refuses a person without `inventory.run_reconciliation` (PermissionDenied; None
     is the schedule); returns the run already queued or running if there is one; otherwise
@@ -72,7 +75,9 @@ def run_full_start(*, actor: User | None = None) -> ReconciliationRun:
     )
     if active is not None:
         return active
-    run = ReconciliationRun.objects.create(kind=RunKind.FULL, requested_by=actor)
+    run = ReconciliationRun.objects.create(
+        kind=RunKind.FULL, requested_by=actor, chunk_keys=chunk_keys
+    )
     transaction.on_commit(lambda: run_send(run_id=run.pk))
     return run
 
@@ -91,6 +96,8 @@ def run_send(*, run_id: int) -> None:
 
 
 def _plan_sql() -> str:
+    """Chunks of consecutive SKU ids of about `chunk_keys` keys each: (first, last id, keys),
+    a key being a distinct (SKU, warehouse) or (SKU, channel) anything compares or compared."""
     return f"""
 WITH k AS (
     SELECT b.product_id, 'w' AS kind, loc.warehouse_id AS scope
@@ -109,6 +116,17 @@ per_product AS (SELECT product_id, COUNT(*) AS n FROM k GROUP BY product_id),
 cum AS (SELECT product_id, n, SUM(n) OVER (ORDER BY product_id) AS c FROM per_product)
 SELECT MIN(product_id), MAX(product_id), SUM(n)::bigint
 FROM cum GROUP BY (c::bigint - 1) / %s::bigint ORDER BY 1"""
+
+
+def _plan(chunk_keys: int) -> list[list[int]]:
+    if connection.vendor != "postgresql":
+        # The portable path serves small data (the SQLite demo): one chunk of every SKU,
+        # its progress counted in SKUs.
+        ids = list(Product.objects.order_by("pk").values_list("pk", flat=True))
+        return [[ids[0], ids[-1], len(ids)]] if ids else []
+    with connection.cursor() as cursor:
+        cursor.execute(_plan_sql(), [chunk_keys])
+        return [[lo, hi, int(n)] for lo, hi, n in cursor.fetchall()]
 
 
 def run_full_execute(
@@ -135,9 +153,7 @@ def run_full_execute(
         if run is None or run.status == RunStatus.SUCCEEDED:
             return run or ReconciliationRun.objects.get(pk=run_id)
         if not run.plan:
-            with connection.cursor() as cursor:
-                cursor.execute(_plan_sql(), [CHUNK_KEYS])
-                run.plan = [[lo, hi, int(n)] for lo, hi, n in cursor.fetchall()]
+            run.plan = _plan(run.chunk_keys)
             run.keys_total = sum(n for _, _, n in run.plan)
             run.started_at = timezone.now()
         run.status = RunStatus.RUNNING
@@ -196,7 +212,6 @@ def _finish(run: ReconciliationRun, *, now: datetime | None) -> None:
     run.unexplained = scope.filter(status=VarianceStatus.OVER_TOLERANCE).count()
     run.status = RunStatus.SUCCEEDED
     run.finished_at = timezone.now()
-    run.keys_done = max(run.keys_done, run.keys_total)
     run.save()
     at = now or run.finished_at
     latest = VarianceTrendPoint.objects.order_by("-at").values_list("at", flat=True).first()
@@ -236,14 +251,13 @@ def run_incremental(
     A movement committed late under a lower id than the watermark is picked up by the next
     full run.
     """
-    if connection.vendor != "postgresql":
-        raise ValidationError("Reconciliation runs need PostgreSQL.", code="needs_postgresql")
     watermark = None
     if product_ids is None:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_WATERMARK_LOCK])
-            if not cursor.fetchone()[0]:
-                return None
+            if connection.vendor == "postgresql":
+                cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_WATERMARK_LOCK])
+                if not cursor.fetchone()[0]:
+                    return None
             since = (
                 ReconciliationRun.objects.filter(kind=RunKind.INCREMENTAL)
                 .order_by("-movement_watermark")
@@ -262,12 +276,9 @@ def run_incremental(
                     finished_at=timezone.now(),
                 )
                 return None
-            cursor.execute(
-                f"SELECT array_agg(DISTINCT product_id), MAX(id) FROM {_t(StockMovement)} "
-                "WHERE id > %s",
-                [since],
-            )
-            ids, watermark = cursor.fetchone()
+            moved = StockMovement.objects.filter(id__gt=since)
+            ids = list(moved.values_list("product_id", flat=True).distinct())
+            watermark = moved.aggregate(last=Max("id"))["last"]
         if not ids:
             return None
         product_ids = ids

@@ -43,6 +43,7 @@ from ..models import (
 )
 from .buckets import PHYSICAL_STATES
 from .explanations import evidence_summary, split_sql
+from .portable import late_pending_portable, variances_compute_portable
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractUser as User
@@ -96,21 +97,31 @@ def _net_into(states_param: str) -> str:
     )
 
 
-_TOLERANCE_JOIN = f"""
-LEFT JOIN LATERAL (
-    SELECT t.units, t.percent, t.value FROM {_t(ReconciliationTolerance)} t
-    WHERE (t.source = f.source OR t.source = '')
-      AND (t.category_id = p.category_id OR t.category_id IS NULL)
-    ORDER BY (t.source <> '')::int * 2 + (t.category_id IS NOT NULL)::int DESC
-    LIMIT 1
-) tol ON true"""
+# The most specific tolerance applies: source and category, then source, then category, then
+# neither. Their columns are NOT NULL, so COALESCE in that order picks that row's figures; four
+# joins on a handful of rows cost less than a sorted subquery per key.
+_TOLERANCE_JOIN = "\n".join(
+    f"LEFT JOIN {_t(ReconciliationTolerance)} t{n} ON t{n}.source = {source} "
+    f"AND t{n}.category_id {category}"
+    for n, source, category in (
+        (1, "f.source", "= p.category_id"),
+        (2, "f.source", "IS NULL"),
+        (3, "''", "= p.category_id"),
+        (4, "''", "IS NULL"),
+    )
+)
 
-_STATUS = """CASE
+
+def _tolerance(column: str) -> str:
+    return f"COALESCE(t1.{column}, t2.{column}, t3.{column}, t4.{column}, 0)"
+
+
+_STATUS = f"""CASE
     WHEN f.difference = 0 THEN 'matched'
     WHEN f.unexplained = 0 THEN 'explained'
-    WHEN ABS(f.unexplained) > COALESCE(tol.units, 0)
-     AND ABS(f.unexplained) * 100 > COALESCE(tol.percent, 0) * GREATEST(f.erp_qty, 0)
-     AND ABS(f.unexplained) * p.unit_cost > COALESCE(tol.value, 0) THEN 'over_tolerance'
+    WHEN ABS(f.unexplained) > {_tolerance("units")}
+     AND ABS(f.unexplained) * 100 > {_tolerance("percent")} * GREATEST(f.erp_qty, 0)
+     AND ABS(f.unexplained) * p.unit_cost > {_tolerance("value")} THEN 'over_tolerance'
     ELSE 'within_tolerance' END"""
 
 _COLUMNS = (
@@ -199,26 +210,22 @@ post AS (
     WHERE tl.warehouse_id = k.warehouse_id OR fl.warehouse_id = k.warehouse_id
     GROUP BY 1, 2, 3
 ),
+-- Each key joins our figures once; both buckets are read off the joined row.
 cmp AS (
-    SELECT k.source, '{Bucket.SELLABLE}' AS bucket, k.product_id, k.warehouse_id,
-           k.snapshot_id, k.taken_at, COALESCE(e.sellable, 0) AS erp_qty,
-           k.ext_sellable AS ext_qty, -COALESCE(p.sellable, 0) AS after_snapshot,
-           COALESCE(e.pending, 0) AS pending_disposition,
+    SELECT k.source, b.bucket, k.product_id, k.warehouse_id, k.snapshot_id, k.taken_at,
+           b.erp_qty, b.ext_qty, b.after_snapshot, b.pending_disposition,
            COALESCE(e.in_transit, 0) AS in_transit
     FROM keys k
     LEFT JOIN erp e ON e.product_id = k.product_id AND e.warehouse_id = k.warehouse_id
     LEFT JOIN post p ON p.source = k.source AND p.product_id = k.product_id
         AND p.warehouse_id = k.warehouse_id
-    WHERE k.ext_sellable IS NOT NULL
-    UNION ALL
-    SELECT k.source, '{Bucket.ON_HAND}', k.product_id, k.warehouse_id, k.snapshot_id,
-           k.taken_at, COALESCE(e.on_hand, 0), k.ext_on_hand, -COALESCE(p.on_hand, 0), 0,
-           COALESCE(e.in_transit, 0)
-    FROM keys k
-    LEFT JOIN erp e ON e.product_id = k.product_id AND e.warehouse_id = k.warehouse_id
-    LEFT JOIN post p ON p.source = k.source AND p.product_id = k.product_id
-        AND p.warehouse_id = k.warehouse_id
-    WHERE k.ext_on_hand IS NOT NULL
+    CROSS JOIN LATERAL (VALUES
+        ('{Bucket.SELLABLE}', COALESCE(e.sellable, 0), k.ext_sellable,
+         -COALESCE(p.sellable, 0), COALESCE(e.pending, 0)),
+        ('{Bucket.ON_HAND}', COALESCE(e.on_hand, 0), k.ext_on_hand,
+         -COALESCE(p.on_hand, 0), 0)
+    ) AS b (bucket, erp_qty, ext_qty, after_snapshot, pending_disposition)
+    WHERE b.ext_qty IS NOT NULL
 ),
 diff AS (SELECT c.*, c.ext_qty - c.erp_qty AS difference FROM cmp c),
 f AS (
@@ -231,7 +238,7 @@ SELECT f.source, f.bucket, f.product_id, f.warehouse_id, f.warehouse_id, NULL, f
        f.pending_disposition, f.in_transit, 0, f.difference - f.unexplained, f.unexplained,
        p.unit_cost, ABS(f.unexplained) * p.unit_cost, {_STATUS},
        CASE WHEN f.unexplained <> 0 THEN %(now)s END, %(now)s, %(run)s
-FROM f JOIN {_t(Product)} p ON p.id = f.product_id
+FROM f JOIN {_t(Product)} p ON p.id = f.product_id AND {part.where("p.id")}
 {_TOLERANCE_JOIN}
 WHERE f.difference <> 0 OR f.pending_disposition <> 0 OR EXISTS (
     SELECT 1 FROM {_t(ReconciliationVariance)} v
@@ -265,8 +272,14 @@ av AS (
 cmp AS (
     SELECT av.*, COALESCE((ack.payload ->> 'ats')::bigint, 0) AS ext_qty,
            COALESCE((ack.payload ->> 'ats')::bigint, 0) - av.ats AS difference
-    FROM av LEFT JOIN {_t(OutboxMessage)} ack ON av.ack_version > 0 AND ack.dedupe_key =
-        '{AVAILABILITY_TOPIC}:' || av.channel_id || ':' || av.product_id || ':' || av.ack_version
+    -- One probe of the unique dedupe key per channel key: a join on the expression would
+    -- hash the whole outbox, which grows with every message ever sent.
+    FROM av LEFT JOIN LATERAL (
+        SELECT o.payload FROM {_t(OutboxMessage)} o
+        WHERE av.ack_version > 0 AND o.dedupe_key = '{AVAILABILITY_TOPIC}:' || av.channel_id
+            || ':' || av.product_id || ':' || av.ack_version
+        OFFSET 0
+    ) ack ON true
 ),
 f AS (
     SELECT '{SnapshotSource.STOREFRONT}'::varchar AS source, cmp.*, cmp.ats AS erp_qty,
@@ -282,7 +295,7 @@ SELECT f.source, '{Bucket.ATS}', f.product_id, f.channel_id, NULL, f.channel_id,
        f.difference - f.unexplained, f.unexplained, p.unit_cost,
        ABS(f.unexplained) * p.unit_cost, {_STATUS},
        CASE WHEN f.unexplained <> 0 THEN %(now)s END, %(now)s, %(run)s
-FROM f JOIN {_t(Product)} p ON p.id = f.product_id
+FROM f JOIN {_t(Product)} p ON p.id = f.product_id AND {part.where("p.id")}
 {_TOLERANCE_JOIN}
 WHERE f.difference <> 0 OR EXISTS (
     SELECT 1 FROM {_t(ReconciliationVariance)} v
@@ -329,9 +342,12 @@ def variances_compute(*, part: Slice, run_id: int, now: datetime | None = None) 
     within tolerance, and does the same for `late_3pl_disposition`. Returns the number of
     keys written and the exceptions opened / resolved.
     """
-    if connection.vendor != "postgresql":
-        raise ValidationError("Reconciliation runs need PostgreSQL.", code="needs_postgresql")
     now = now or timezone.now()
+    if connection.vendor != "postgresql":
+        keys = variances_compute_portable(part=part, run_id=run_id, now=now)
+        opened, resolved = _exceptions_sync(part, now=now)
+        late_opened, late_resolved = late_dispositions_sync(part=part, now=now)
+        return SliceResult(keys, opened + late_opened, resolved + late_resolved)
     params = {
         **part.params(),
         "now": now,
@@ -344,6 +360,9 @@ def variances_compute(*, part: Slice, run_id: int, now: datetime | None = None) 
         # slice, so a run of a few SKUs is not mostly planning.
         if part.ids is not None:
             cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        # JIT compiling these statements took longer than running them (their estimated cost
+        # passes jit_above_cost at every size): about 120 ms of each full-run chunk.
+        cursor.execute("SET LOCAL jit = off")
         keys = _prepared(cursor, _stock_sql(part), params)
         keys += _prepared(cursor, _ats_sql(part), params)
         _prepared(cursor, _stale_sql(part), params)
@@ -463,9 +482,12 @@ def late_dispositions_sync(*, part: Slice, now: datetime | None = None) -> tuple
     that have none late any more. Returns (opened, resolved)."""
     now = now or timezone.now()
     cutoff = now - disposition_sla()
-    with connection.cursor() as cursor:
-        _prepared(cursor, _late_sql(part), part.params())
-        pending = cursor.fetchall()
+    if connection.vendor != "postgresql":
+        pending = late_pending_portable(part)
+    else:
+        with connection.cursor() as cursor:
+            _prepared(cursor, _late_sql(part), part.params())
+            pending = cursor.fetchall()
     late: dict[int, list[dict]] = {}
     for product_id, warehouse_id, qty, oldest in pending:
         if oldest is not None and oldest < cutoff:

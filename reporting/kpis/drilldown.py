@@ -11,8 +11,10 @@ from .cases import cases_filtered, lines_filtered
 from .cycle_time import STAGE_BY_KEY
 from .filters import KpiFilters
 from .queues import OPEN_STATES, case_value
+from .refunds import refunds_issued
 
 LIMIT = 200
+INSPECTION_TO_REFUND = "inspection_to_refund"
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,8 @@ class Drill:
     state: str = ""
 
     def describe(self) -> str:
+        if self.stage == INSPECTION_TO_REFUND:
+            return "Inspection to refund: cases with a refund issued in the window after inspection"
         if self.stage in STAGE_BY_KEY:
             return f"{STAGE_BY_KEY[self.stage].label}: cases whose stage ended in the window"
         if self.state:
@@ -40,7 +44,12 @@ class Drill:
 
 def drilldown_cases(*, filters: KpiFilters, drill: Drill) -> QuerySet[ReturnCase]:
     """At most 200 cases behind a number, newest request first; one query."""
-    if drill.stage in STAGE_BY_KEY:
+    if drill.stage == INSPECTION_TO_REFUND:
+        refunded = refunds_issued(filters).filter(
+            case=OuterRef("pk"), issued_at__gte=OuterRef("inspected_at")
+        )
+        cases = cases_filtered(filters).filter(Exists(refunded))
+    elif drill.stage in STAGE_BY_KEY:
         stage = STAGE_BY_KEY[drill.stage]
         cases = cases_filtered(filters).filter(
             **{

@@ -26,6 +26,9 @@ class ExternalEventKind(models.TextChoices):
     CHANNEL_CLOSED = "channel_closed", "Channel: return closed"
     CHANNEL_REOPENED = "channel_reopened", "Channel: return reopened"
     CHANNEL_REFUND = "channel_refund", "Channel: refund issued"
+    CHANNEL_REPORTED = "channel_reported", "Channel: return reported"
+    CHANNEL_UPDATED = "channel_updated", "Channel: return updated"
+    CHANNEL_DISPOSED = "channel_disposed", "Channel: disposition recorded"
 
 
 CARRIER_KINDS = (

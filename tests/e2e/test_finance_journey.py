@@ -1,9 +1,11 @@
 """A finance clerk works the refund approval queue in real Chromium: reads the evidence beside
 each refund, sees which are beyond their limit, bulk-approves the rest, and opens a refund's
-page with its history. Screenshots: test-artifacts/screenshots/finance-*-1280x800.png."""
+page with its history; then proposes a partial refund and records a liquidation sale.
+Screenshots: test-artifacts/screenshots/finance-*-1280x800.png."""
 
 import struct
 import zlib
+from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -16,6 +18,7 @@ from finance.models import Refund, RefundState
 from returns.models import ReturnPhoto
 from tests.e2e.browser import screenshot, sign_in
 from tests.finance.refund_cases import inspect_all, open_case, receive, refund_of, ship
+from warehouse.models import Disposition
 
 pytestmark = [
     pytest.mark.e2e,
@@ -119,4 +122,64 @@ def test_a_clerk_bulk_approves_what_they_may_and_sees_why_not_the_rest(page, que
     expect(page.get_by_role("cell", name="Morning batch")).to_be_visible()
     expect(page.get_by_role("cell", name="fay.okafor").first).to_be_visible()
     screenshot(page, "finance-refund-detail")
+    assert page.errors == []
+
+
+@pytest.fixture
+def desk(make_user):
+    """A return finance refunds in part, and a liquidated shirt whose sale comes in."""
+    agent = make_user(Role.CUSTOMER_SERVICE, username="carla.cs")
+    wes = make_user(Role.WAREHOUSE, username="wes.parker")
+    clerk = make_user(Role.FINANCE, username="fay.okafor")
+    partial_case = open_case(agent, quantity=2, price="45.00")
+    liquidated_case = ship(open_case(agent, quantity=1, price="30.00"), agent)
+    receive(liquidated_case, wes)
+    inspect_all(liquidated_case, wes, grades=("C",))
+    disposition = Disposition.objects.get(unit__case=liquidated_case)
+    return {"clerk": clerk, "case": partial_case, "disposition": disposition}
+
+
+def test_a_clerk_proposes_a_partial_refund_and_records_a_liquidation_sale(page, desk):
+    case, disposition = desk["case"], desk["disposition"]
+    sign_in(page, desk["clerk"].username)
+
+    # given the clerk finds the return on the partial refund screen
+    page.goto(reverse("refund_partial"))
+    page.get_by_label("RMA number").fill(case.rma_number)
+    page.get_by_role("button", name="Find return").click()
+    expect(page.get_by_role("heading", name=case.rma_number, exact=False)).to_be_visible()
+    amount = page.get_by_label("Refund for", exact=False)
+
+    # when they type more than is left to refund, then the browser refuses to send it (the
+    # server refuses it too: tests/finance/test_partial_refund.py)
+    amount.fill("95.00")
+    page.get_by_label("Reason").fill("Goodwill: parcel arrived late")
+    page.get_by_role("button", name="Propose refund").click()
+    assert amount.evaluate("input => input.validity.rangeOverflow")
+    screenshot(page, "finance-partial-refund-form")
+    assert not Refund.objects.filter(case=case).exists()
+
+    # when they propose 15.00, then it waits for someone else's approval
+    page.get_by_label("Refund for", exact=False).fill("15.00")
+    page.get_by_label("Reason").fill("Goodwill: parcel arrived late")
+    page.get_by_role("button", name="Propose refund").click()
+    expect(page.get_by_text("waits for approval by someone else")).to_be_visible()
+    refund = Refund.objects.get(case=case)
+    assert (refund.state, refund.stage) == (RefundState.PENDING_APPROVAL, "manual")
+    screenshot(page, "finance-partial-refund-proposed")
+
+    # when they open realized recovery and record the liquidator's payment
+    page.goto(reverse("recovery_list"))
+    expect(page.get_by_role("heading", name="Realized recovery")).to_be_visible()
+    screenshot(page, "finance-recovery-list")
+    page.get_by_role("link", name=f"#{disposition.pk}").click()
+    page.get_by_label("Amount").fill("6.40")
+    page.get_by_label("Reference").fill("LQ-2026-0412")
+    page.get_by_role("button", name="Record").click()
+
+    # then it is recorded with its journal entry, and realized shows beside expected
+    expect(page.get_by_text("recorded and posted as JE-")).to_be_visible()
+    expect(page.get_by_role("cell", name="LQ-2026-0412")).to_be_visible()
+    screenshot(page, "finance-recovery-recorded")
+    assert disposition.realized_recoveries.get().amount == Decimal("6.40")
     assert page.errors == []

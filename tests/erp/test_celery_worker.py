@@ -73,6 +73,24 @@ def test_embedded_default_runs_a_worker_on_sqlite_and_the_filesystem_broker(tmp_
         check=False,
     )
     assert migrate.returncode == 0, migrate.stderr
+    # and the database's own rules came through the migrations (SQLite drops the triggers of
+    # a table it rebuilds to change a column; the migrations must put them back)
+    with sqlite3.connect(tmp_path / "erp.sqlite3") as db:
+        triggers = {
+            row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        }
+    assert {
+        "stock_movement_no_update",
+        "stock_movement_no_delete",
+        "journal_entry_no_update",
+        "journal_entry_no_delete",
+        "journal_line_no_update",
+        "journal_line_no_delete",
+        "journal_entry_period_open",
+        "refund_line_cap_insert",
+        "refund_line_cap_update",
+        "refund_line_cap_delete",
+    } <= triggers
     # Celery reads these from the environment before its arguments; the test run set them.
     monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
     monkeypatch.delenv("CELERY_RESULT_BACKEND", raising=False)

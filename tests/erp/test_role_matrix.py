@@ -25,7 +25,15 @@ from tests.factories import (
     SalesOrderFactory,
     UserFactory,
 )
-from warehouse.models import Disposition, PutawayTask, Receipt, ReturnUnit
+from warehouse.models import (
+    CountLocation,
+    CycleCount,
+    Disposition,
+    DispositionRule,
+    PutawayTask,
+    Receipt,
+    ReturnUnit,
+)
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,11 @@ ACCESS = {
     "refund_detail":   (LOGIN,    NO,      NO,     NO,       OK,     NO,        OK),
     "refund_action":   (LOGIN,    NO,      NO,     NO,       POST,   NO,        POST),
     "refund_bulk_approve": (LOGIN, NO,     NO,     NO,       POST,   NO,        POST),
+    # A manual partial refund (finance.propose_refund) and realized recovery (reading needs
+    # finance.view_realizedrecovery; recording, finance.record_recovery: tests/finance).
+    "refund_partial":  (LOGIN,    NO,      NO,     NO,       OK,     NO,        OK),
+    "recovery_list":   (LOGIN,    NO,      NO,     NO,       OK,     NO,        OK),
+    "recovery_record": (LOGIN,    NO,      NO,     NO,       OK,     NO,        OK),
     # The journal and fiscal periods: finance, and operations managers reading them; reversing
     # an entry, closing a period and exporting the journal are finance's (tests/finance).
     "journal_list":    (LOGIN,    NO,      NO,     NO,       OK,     OK,        OK),
@@ -84,6 +97,8 @@ ACCESS = {
     "fiscal_period_list": (LOGIN, NO,      NO,     NO,       OK,     OK,        OK),
     "fiscal_period_detail": (LOGIN, NO,    NO,     NO,       OK,     OK,        OK),
     "fiscal_period_close": (LOGIN, NO,     NO,     NO,       POST,   NO,        POST),
+    # Reopening a closed period is the controller's (finance.reopen_period: administrator).
+    "fiscal_period_reopen": (LOGIN, NO,    NO,     NO,       NO,     NO,        POST),
     "journal_export":  (LOGIN,    NO,      NO,     NO,       OK,     NO,        OK),
     "operations_home": (LOGIN,    NO,      NO,     NO,       NO,     OK,        OK),
     # Dashboards: each role its own (reporting.view_dashboards + the role's access); operations
@@ -117,11 +132,34 @@ ACCESS = {
     "policy_detail":   (LOGIN,    NO,      OK,     NO,       NO,     OK,        OK),
     "policy_action":   (LOGIN,    NO,      NO,     NO,       NO,     POST,      POST),
     "returns_api_case": (NO,      NO,      OK,     OK,       OK,     OK,        OK),
+    # API transitions take POST, with the CS screen's permission for each (tests/api).
+    "returns_api_case_authorize": (NO, NO, POST,   NO,       NO,     POST,      POST),
+    "returns_api_case_reject": (NO, NO,    POST,   NO,       NO,     POST,      POST),
+    "returns_api_case_cancel": (NO, NO,    POST,   NO,       NO,     POST,      POST),
+    "returns_api_case_ship": (NO, NO,      POST,   NO,       NO,     POST,      POST),
+    "returns_api_case_deliver": (NO, NO,   POST,   NO,       NO,     POST,      POST),
+    "returns_api_case_receive": (NO, NO,   NO,     POST,     NO,     POST,      POST),
+    "returns_api_case_inspect": (NO, NO,   NO,     POST,     NO,     POST,      POST),
+    "returns_api_case_close": (NO, NO,     NO,     NO,       NO,     POST,      POST),
+    "finance_api_refunds": (NO,   NO,      OK,     NO,       OK,     OK,        OK),
+    "finance_api_refund": (NO,    NO,      OK,     NO,       OK,     OK,        OK),
+    "finance_api_journal_entries": (NO, NO, NO,    NO,       OK,     OK,        OK),
+    "finance_api_journal_entry": (NO, NO,  NO,     NO,       OK,     OK,        OK),
+    "exceptions_api_list": (NO,   NO,      OK,     OK,       OK,     OK,        OK),
+    "exceptions_api_detail": (NO, NO,      OK,     OK,       OK,     OK,        OK),
+    "exceptions_api_note": (NO,   NO,      POST,   POST,     POST,   POST,      POST),
+    "exceptions_api_assign": (NO, NO,      NO,     NO,       NO,     POST,      POST),
+    "exceptions_api_escalate": (NO, NO,    NO,     NO,       NO,     POST,      POST),
+    "exceptions_api_resolve": (NO, NO,     NO,     NO,       NO,     POST,      POST),
+    "exceptions_api_dismiss": (NO, NO,     NO,     NO,       NO,     POST,      POST),
+    "kpis_api_overview": (NO,     NO,      OK,     OK,       OK,     OK,        OK),
+    "kpis_api_daily": (NO,        NO,      OK,     OK,       OK,     OK,        OK),
     # The integrations screen and its raw payloads need view_inboundevent; replay needs
     # replay_inboundevent (both: operations managers and administrators).
     "integration_dashboard": (LOGIN, NO,   NO,     NO,       NO,     OK,        OK),
     "inbound_event_detail": (LOGIN, NO,    NO,     NO,       NO,     OK,        OK),
     "inbound_event_replay": (LOGIN, NO,    NO,     NO,       NO,     POST,      POST),
+    "amazon_returns_import": (LOGIN, NO,   NO,     NO,       NO,     OK,        OK),
     # Webhooks are not session-authenticated: a signature made with the channel's or
     # account's secret opens them, whoever is signed in, and only by POST, so a GET is 405
     # for everyone. An unsigned or wrongly signed POST is 401 for every role, anonymous
@@ -142,6 +180,9 @@ ACCESS = {
     "inventory_api_movements": (NO, NO,    NO,     OK,       OK,     OK,        OK),
     "inventory_api_units": (NO,   NO,      OK,     OK,       OK,     OK,        OK),
     "inventory_api_unit": (NO,    NO,      OK,     OK,       OK,     OK,        OK),
+    "inventory_api_snapshots": (NO, NO,    NO,     NO,       NO,     POST,      POST),
+    "inventory_api_variances": (NO, NO,    NO,     NO,       OK,     OK,        OK),
+    "inventory_api_variance": (NO, NO,     NO,     NO,       OK,     OK,        OK),
     # Reconciliation: the control tower, a variance and a run need view_reconciliationvariance
     # (finance reads it too); accepting a variance, starting a run and importing an Amazon
     # report are the operations manager's (accept_variance, run_reconciliation,
@@ -170,7 +211,21 @@ ACCESS = {
     "warehouse_quarantine_release": (LOGIN, NO, NO, NO,      NO,     POST,      POST),
     # Inspection checklists: the bench reads them; operations managers publish versions.
     "warehouse_checklists": (LOGIN, NO,    NO,     OK,       NO,     OK,        OK),
+    # Cycle counts: the bench and operations managers count (count_stock) and approve within
+    # limits (approve_count); limits and maker-checker are tested in tests/warehouse.
+    "warehouse_counts": (LOGIN,   NO,      NO,     OK,       NO,     OK,        OK),
+    "warehouse_count": (LOGIN,    NO,      NO,     OK,       NO,     OK,        OK),
+    "warehouse_count_submit": (LOGIN, NO,  NO,     POST,     NO,     POST,      POST),
+    "warehouse_count_review": (LOGIN, NO,  NO,     OK,       NO,     OK,        OK),
+    "warehouse_count_location": (LOGIN, NO, NO,    OK,       NO,     OK,        OK),
+    "warehouse_count_location_finish": (LOGIN, NO, NO, POST, NO,     POST,      POST),
+    "warehouse_count_api": (LOGIN, NO,     NO,     OK,       NO,     OK,        OK),
+    "warehouse_count_api_entry": (LOGIN, NO, NO,   POST,     NO,     POST,      POST),
     "warehouse_checklist_edit": (LOGIN, NO, NO,    NO,       NO,     OK,        OK),
+    # Disposition rules: operations managers list, preview and edit them.
+    "warehouse_rules": (LOGIN,    NO,      NO,     NO,       NO,     OK,        OK),
+    "warehouse_rule_new": (LOGIN, NO,      NO,     NO,       NO,     OK,        OK),
+    "warehouse_rule_edit": (LOGIN, NO,     NO,     NO,       NO,     OK,        OK),
     "admin:index":     (ADMIN,    ADMIN,   ADMIN,  ADMIN,    ADMIN,  ADMIN,     OK),
     "api_docs":        (LOGIN,    OK,      OK,     OK,       OK,     OK,        OK),
     # An API client gets a status, not a redirect to a form.
@@ -321,6 +376,25 @@ def bench_work() -> dict:
         "warehouse_putaway_confirm": {"pk": task.pk},
         "warehouse_quarantine_release": {"unit_id": received.pk},
         "warehouse_checklist_edit": {"department": "apparel"},
+        "warehouse_rule_edit": {
+            "pk": DispositionRule.objects.create(name="Matrix", outcome="restock").pk
+        },
+        **count_pages(site),
+    }
+
+
+def count_pages(site) -> dict:
+    """An open count of one location, as rows (its behaviour is tested in tests/warehouse)."""
+    count = CycleCount.objects.create(warehouse=site)
+    place = CountLocation.objects.create(count=count, location=LocationFactory(warehouse=site))
+    return {
+        "warehouse_count": {"pk": count.pk},
+        "warehouse_count_submit": {"pk": count.pk},
+        "warehouse_count_review": {"pk": count.pk},
+        "warehouse_count_api": {"pk": count.pk},
+        "warehouse_count_location": {"pk": place.pk},
+        "warehouse_count_location_finish": {"pk": place.pk},
+        "warehouse_count_api_entry": {"pk": place.pk},
     }
 
 
@@ -356,8 +430,41 @@ def journal_pages() -> dict:
         "journal_entry_reverse": {"pk": entry.pk},
         "fiscal_period_detail": {"pk": entry.period_id},
         "fiscal_period_close": {"pk": entry.period_id},
+        "fiscal_period_reopen": {"pk": entry.period_id},
         "journal_export": {"pk": entry.period_id, "fmt": "csv"},
     }
+
+
+def recovery_pages() -> dict:
+    """A liquidated unit's disposition, as rows (behaviour: tests/finance/test_recovery.py)."""
+    case = ReturnCaseFactory(state="in_transit")
+    user = UserFactory(username="recovery-matrix")
+    receipt = Receipt.objects.create(
+        warehouse=LocationFactory(kind="receiving").warehouse,
+        case=case,
+        client_token="recovery-matrix",
+        packaging_ok=True,
+        received_by=user,
+    )
+    unit = ReturnUnit.objects.create(
+        receipt=receipt,
+        case=case,
+        product=ProductFactory(),
+        received_by=user,
+        scanned_code="l",
+        match="matched",
+        state="inspecting",
+    )
+    decision = Disposition.objects.create(
+        unit=unit,
+        suggested_outcome="liquidation",
+        outcome="liquidation",
+        explanation="matrix",
+        recovery_basis="liquidation_price",
+        decided_by=user,
+        client_token="recovery-matrix",
+    )
+    return {"recovery_record": {"pk": decision.pk}}
 
 
 @pytest.fixture
@@ -383,6 +490,19 @@ def page_url(db, settings, tmp_path):
         },
         "return_action": {"pk": case.pk, "action": "authorize"},
         "returns_api_case": {"rma_number": case.rma_number},
+        **{
+            f"returns_api_case_{action}": {"rma_number": case.rma_number}
+            for action in (
+                "authorize",
+                "reject",
+                "cancel",
+                "ship",
+                "deliver",
+                "receive",
+                "inspect",
+                "close",
+            )
+        },
         "policy_detail": {"pk": case.rule_set_id},
         "policy_action": {"pk": case.rule_set_id, "action": "publish"},
         "product_detail": {"pk": product.pk},
@@ -392,6 +512,7 @@ def page_url(db, settings, tmp_path):
         **bench_work(),
         **refund_pages(case),
         **journal_pages(),
+        **recovery_pages(),
         **reconciliation_pages(),
         "inbound_event_detail": inbound_event,
         "inbound_event_replay": inbound_event,
@@ -407,10 +528,20 @@ def page_url(db, settings, tmp_path):
                 "exception_escalate",
                 "exception_resolve",
                 "exception_dismiss",
+                "exceptions_api_detail",
+                "exceptions_api_note",
+                "exceptions_api_assign",
+                "exceptions_api_escalate",
+                "exceptions_api_resolve",
+                "exceptions_api_dismiss",
             ],
             exception,
         ),
     }
+    # The API's detail endpoints read the same objects as their screens.
+    kwargs["finance_api_refund"] = kwargs["refund_detail"]
+    kwargs["finance_api_journal_entry"] = kwargs["journal_entry_detail"]
+    kwargs["inventory_api_variance"] = kwargs["reconciliation_variance"]
     return lambda url_name: reverse(url_name, kwargs=kwargs.get(url_name))
 
 
@@ -536,3 +667,45 @@ def test_signed_in_header_names_the_user_and_role(client_as, page_url):
     assert '<span class="account-role">Warehouse</span>' in html
     # Log out is a POST form (Django 5's LogoutView refuses GET).
     assert f'method="post" action="{reverse("logout")}"' in html
+
+
+def database_fingerprint() -> dict[str, str]:
+    """Every table's content as one hash (sessions and sign-in records aside)."""
+    from django.db import connection
+
+    skip = {"django_session", "auth_user"}
+    fingerprint = {}
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names(cursor):
+            if table in skip:
+                continue
+            rows = "COALESCE(string_agg(t::text, '|' ORDER BY t::text), '')"
+            cursor.execute(f'SELECT md5({rows}) FROM "{table}" t')
+            fingerprint[table] = cursor.fetchone()[0]
+    return fingerprint
+
+
+@pytest.mark.parametrize(
+    "url_name",
+    [name for name, row in ACCESS.items() if POST in row and NO in row[1:]],
+)
+def test_a_refused_action_changes_nothing_and_is_logged(client_as, page_url, caplog, url_name):
+    # Given each signed-in role the action is refused to
+    import logging
+
+    path = page_url(url_name)
+    refused = [who for who, expected in zip(WHO, ACCESS[url_name], strict=True) if expected == NO]
+    for who in refused:
+        client = client_as(who)
+        before = database_fingerprint()
+
+        # When they POST to it anyway
+        with caplog.at_level(logging.WARNING, logger="erp.security"):
+            caplog.clear()
+            response = client.post(path, {"reason": "forged", "note": "forged"})
+
+        # Then it is a 403, no table changed, and the denial was logged
+        assert response.status_code == 403, who
+        assert database_fingerprint() == before, who
+        (record,) = [r for r in caplog.records if r.name == "erp.security"]
+        assert (record.method, record.path, record.status) == ("POST", path, 403)

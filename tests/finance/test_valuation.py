@@ -294,29 +294,31 @@ def test_a_multi_serial_request_is_one_entry(serialized, shelf):
     ]
 
 
-def test_a_batch_posts_one_entry_per_value_changing_line(product, shelf):
+def test_a_batch_posts_one_entry_per_cause_summed_per_account_pair(product, shelf):
     # given 6 available
     receive(product, shelf, 6, "in")
     damaged = LocationFactory(warehouse=shelf.warehouse, code="DMG", kind=Location.Kind.INSPECTION)
 
-    # when a batch moves 2 to damaged, 1 to another shelf, and receives 4 from a supplier
+    # when a batch moves 2 and then 1 to damaged, 1 to another shelf, and receives 4 from a
+    # supplier
     other = LocationFactory(warehouse=shelf.warehouse, code="B-01")
     result = services.stock_post_batch(
         lines=[
             BatchLine("b1", product.pk, 2, shelf.pk, S.AVAILABLE, damaged.pk, S.DAMAGED),
             BatchLine("b2", product.pk, 1, shelf.pk, S.AVAILABLE, other.pk, S.AVAILABLE),
             BatchLine("b3", product.pk, 4, to_location_id=shelf.pk, to_state=S.AVAILABLE),
+            BatchLine("b4", product.pk, 1, shelf.pk, S.AVAILABLE, damaged.pk, S.DAMAGED),
         ],
         cause_type=CauseType.IMPORT,
     )
 
-    # then only the damage is booked
-    assert result.posted == 3
+    # then only the damage is booked, both damage lines in one entry at 12.50 a unit
+    assert result.posted == 4
     entry = JournalEntry.objects.get()
     assert entry.idempotency_key.startswith("stock:b1:")
     assert entry_lines(entry) == [
-        (P.RETURNS_WRITE_OFF, Decimal("25.00"), Decimal("0.00")),
-        (P.INVENTORY, Decimal("0.00"), Decimal("25.00")),
+        (P.RETURNS_WRITE_OFF, Decimal("37.50"), Decimal("0.00")),
+        (P.INVENTORY, Decimal("0.00"), Decimal("37.50")),
     ]
 
     # and sending the batch again posts nothing more

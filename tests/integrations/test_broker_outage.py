@@ -1,21 +1,17 @@
 """Redis stopped during a burst of webhooks: every delivery is accepted and stored, and all
 are processed once the broker is back (the beat's sweep resends what was never queued)."""
 
-import os
 import shutil
-import socket
-import subprocess
 import time
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from celery import current_app
 from django.urls import reverse
 from django.utils import timezone
 
 from erp.models import InboundEvent, SalesOrder
 from erp.services import inbound_events_requeue_stale
+from tests.brokers import app_broker, free_port, redis_server
 from tests.factories import ChannelFactory, ChannelListingFactory
 from tests.worker import running_worker
 
@@ -25,69 +21,6 @@ pytestmark = [
     pytest.mark.worker,
     pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def redis_server(port: int):
-    process = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
-        yield
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-@contextmanager
-def app_broker(url: str):
-    """Point this process's Celery app at `url`, and back afterwards. Celery reads the
-    broker from the environment before its configuration, and the test settings set it."""
-    saved = os.environ.get("CELERY_BROKER_URL")
-
-    def reset():
-        # kombu keeps one producer pool per broker URL; dropping the app's cached references
-        # makes the next publish pick the pool of the URL configured now.
-        current_app._pool = None
-        current_app.amqp._producer_pool = None
-
-    reset()
-    os.environ["CELERY_BROKER_URL"] = url
-    try:
-        assert url.split("//", 1)[1] in current_app.connection_for_write().as_uri()
-        yield
-    finally:
-        reset()
-        if saved is None:
-            os.environ.pop("CELERY_BROKER_URL", None)
-        else:
-            os.environ["CELERY_BROKER_URL"] = saved
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)

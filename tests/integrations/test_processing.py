@@ -145,7 +145,9 @@ def test_replay_needs_the_permission_and_a_parked_or_failed_event(shop, listed, 
 
 def test_a_topic_without_a_handler_parks_with_a_clear_error_and_no_exception(shop):
     event = deliver(
-        sample("shopify_webhook_returns_update.json"), topic="returns/update", webhook_id="r1"
+        sample("shopify_webhook_reverse_fulfillment_orders_dispose.json"),
+        topic="reverse_fulfillment_orders/dispose",
+        webhook_id="r1",
     )
 
     inbound_event_process(event_id=event.pk)
@@ -153,7 +155,8 @@ def test_a_topic_without_a_handler_parks_with_a_clear_error_and_no_exception(sho
     event.refresh_from_db()
     assert event.status == "parked"
     assert event.last_error == (
-        "No handler is registered for Shopify 'returns/update'; replay the event once one is."
+        "No handler is registered for Shopify 'reverse_fulfillment_orders/dispose'; "
+        "replay the event once one is."
     )
     assert not ExceptionCase.objects.exists()
 

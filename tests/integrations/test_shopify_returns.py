@@ -292,18 +292,14 @@ def test_an_attached_label_lets_the_carrier_move_the_case(shop):
     )
 
 
-@pytest.mark.parametrize(
-    ("name", "topic"),
-    [
-        ("shopify_webhook_returns_update.json", "returns/update"),
-        (
-            "shopify_webhook_reverse_fulfillment_orders_dispose.json",
-            "reverse_fulfillment_orders/dispose",
-        ),
-    ],
-)
-def test_returns_samples_without_a_domain_handler_park_for_later(shop, name, topic):
-    event = deliver(sample(name), topic=topic, webhook_id="x")
+def test_a_disposal_parks_for_later_until_reverse_fulfillment_orders_map_to_returns(shop):
+    # The dispose payload names only a reverse fulfillment order, which no webhook links to
+    # a return: it parks (no handler) with its reason, kept for replay.
+    event = deliver(
+        sample("shopify_webhook_reverse_fulfillment_orders_dispose.json"),
+        topic="reverse_fulfillment_orders/dispose",
+        webhook_id="x",
+    )
     inbound_event_process(event_id=event.pk)
     event.refresh_from_db()
     assert event.status == InboundEventStatus.PARKED

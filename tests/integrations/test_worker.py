@@ -1,7 +1,6 @@
 """The inbox and the outbox through a real broker (Redis) and a real worker process."""
 
 import json
-import time
 
 import pytest
 from django.urls import reverse
@@ -9,19 +8,12 @@ from django.urls import reverse
 from erp.models import InboundEvent, OutboundEndpoint, OutboxMessage, SalesOrder
 from erp.services import outbox_enqueue
 from tests.factories import ChannelFactory, ChannelListingFactory
-from tests.worker import running_worker
+from tests.worker import running_worker, wait_for
 
 from .conftest import sample, shopify_headers
 from .test_outbox_dispatch import channel_server
 
 pytestmark = pytest.mark.worker
-
-
-def wait_for(predicate, *, timeout: float = 30.0, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)

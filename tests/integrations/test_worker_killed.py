@@ -4,8 +4,6 @@ apply an event twice."""
 
 import os
 import signal
-import time
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -18,43 +16,13 @@ from erp.services.inbox import STALE_AFTER, _send_processing
 from returns.models import ExternalEventKind, ReturnCase, ReturnCaseEvent
 from tests import worker
 from tests.returns.conftest import delivered_order, open_case
-from tests.worker import running_worker
+from tests.worker import blocked_on_a_lock, running_worker, wait_for, worker_pid
 
 from .test_carrier_handlers import easypost_body, label
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 State = ReturnCase.State
-
-
-def wait_for(predicate, *, timeout: float = 60.0, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
-def worker_pid(hostname: str) -> int:
-    """The pid of the worker started under `hostname` (unique per start)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            command = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if hostname.encode() in command and b"worker" in command:
-            return int(entry.name)
-    raise LookupError(hostname)
-
-
-def blocked_on_a_lock(db) -> bool:
-    """A backend of the test database is waiting for a row lock: the handler is mid-way."""
-    row = db.execute(
-        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-        "WHERE NOT l.granted AND a.datname = current_database()"
-    ).fetchone()
-    return row[0] > 0
 
 
 def in_transit_event(case: ReturnCase, tracking: str, event_id: str) -> InboundEvent:

@@ -59,13 +59,12 @@ def table() -> list[tuple]:
     return sorted(ReconciliationVariance.objects.values_list(*FIELDS))
 
 
-def test_a_full_run_is_chunked_and_counts_its_progress(tpl, monkeypatch):
+def test_a_full_run_is_chunked_and_counts_its_progress(tpl):
     # given 12 SKUs at the 3PL (each a warehouse key and a channel key) and chunks of ~6 keys
-    monkeypatch.setattr(runs, "CHUNK_KEYS", 6)
     seed_many(tpl, 12)
     seen = []
     # when a full run executes
-    run = run_full_start()
+    run = run_full_start(chunk_keys=6)
     run = run_full_execute(
         run_id=run.pk, now=T0 + timedelta(hours=1), progress=lambda r: seen.append(r.keys_done)
     )
@@ -85,16 +84,15 @@ def test_a_full_run_is_chunked_and_counts_its_progress(tpl, monkeypatch):
 def test_a_killed_run_resumes_after_its_cursor_with_the_same_result(tpl, monkeypatch):
     """The kill is simulated between chunks (WorkerKilled escapes the run like SIGKILL: no
     handler runs); the committed chunks stay, the task sent again resumes after the cursor."""
-    monkeypatch.setattr(runs, "CHUNK_KEYS", 6)
     seed_many(tpl, 12)
     at = T0 + timedelta(hours=1)
     # given the result of an uninterrupted run
-    run_full_execute(run_id=run_full_start().pk, now=at)
+    run_full_execute(run_id=run_full_start(chunk_keys=6).pk, now=at)
     expected = table()
     ReconciliationVariance.objects.all().delete()
 
     # when a second run's worker dies after its second chunk
-    run = run_full_start()
+    run = run_full_start(chunk_keys=6)
     done = []
 
     def kill_after_two(r):

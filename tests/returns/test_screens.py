@@ -13,6 +13,7 @@ from returns import services
 from returns.models import ReturnCase
 from tests.factories import ShippedItemFactory
 from tests.returns.conftest import ask, counts, delivered_order, open_case
+from tests.warehouse.test_inspection import PNG
 
 
 @pytest.fixture
@@ -236,7 +237,7 @@ def test_photos_are_kept_as_evidence_and_shown_to_whoever_reads_the_case(
 ):
     order = delivered_order()
     line = order.lines.get()
-    photo = SimpleUploadedFile("front.png", b"\x89PNG fake", content_type="image/png")
+    photo = SimpleUploadedFile("front.png", PNG, content_type="image/png")
     cs_client.post(
         reverse("return_create", args=[order.pk]),
         {
@@ -250,12 +251,12 @@ def test_photos_are_kept_as_evidence_and_shown_to_whoever_reads_the_case(
     )
     case = ReturnCase.objects.get()
     (stored,) = case.photos.all()
-    assert (stored.content_type, stored.size) == ("image/png", 9)
+    assert (stored.content_type, stored.size) == ("image/png", len(PNG))
     page = cs_client.get(reverse("return_detail", args=[case.pk])).content.decode()
     assert reverse("return_photo", args=[stored.pk]) in page
     client.force_login(warehouse_user)
     response = client.get(reverse("return_photo", args=[stored.pk]))
-    assert b"".join(response.streaming_content) == b"\x89PNG fake"
+    assert b"".join(response.streaming_content) == PNG
 
 
 def test_a_file_that_is_not_an_image_is_refused_and_nothing_is_written(cs_client):

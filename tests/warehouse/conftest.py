@@ -65,7 +65,9 @@ def headphones(db):
     )
 
 
-def receive(case, warehouse, actor, *scans, packaging_ok=True, client_token=None):
+def receive(
+    case, warehouse, actor, *scans, packaging_ok=True, client_token=None, close_short=False
+):
     return workflow.return_parcel_receive(
         case_id=case.pk,
         warehouse_id=warehouse.pk,
@@ -73,6 +75,7 @@ def receive(case, warehouse, actor, *scans, packaging_ok=True, client_token=None
         packaging_ok=packaging_ok,
         client_token=client_token or token("receipt"),
         actor=actor,
+        close_short=close_short,
     )
 
 

@@ -10,7 +10,10 @@ from warehouse.services import checklist_template_revise
 
 from .conftest import APPAREL_ANSWERS, inspect, receive
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"0" * 64
+PNG = (  # a real 1x1 PNG: uploads are checked by their content (erp.validators)
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS"
+    b"\xde\x00\x00\x00\x0cIDATx\x9cc8Qa\x03\x00\x03\x88\x01}\xec+\xb0\x9e\x00\x00\x00\x00IEND\xaeB`\x82"
+)
 
 
 @pytest.fixture

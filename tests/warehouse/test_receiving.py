@@ -211,10 +211,11 @@ def test_an_extra_unit_and_an_unknown_item_are_quarantined_and_reported(
     assert [u["mismatches"] for u in evidence["units"]] == [["extra_item"], ["unknown_item"]]
 
 
-def test_a_missing_unit_opens_an_exception_and_quarantines_the_rest_of_its_line(
+def test_a_parcel_closed_short_opens_an_exception_and_quarantines_the_rest_of_its_line(
     shirt_case, warehouse, warehouse_user, shirt
 ):
-    receipt = receive(shirt_case, warehouse, warehouse_user, shirt.gtin)
+    receipt = receive(shirt_case, warehouse, warehouse_user, shirt.gtin, close_short=True)
+    assert (receipt.completes_case, receipt.closed_short) == (True, True)
     unit = receipt.units.get()
     assert unit.mismatch_kinds == ["missing_items"]
     assert on_hand(shirt) == {("CAGE", S.QUARANTINED): 1}
@@ -285,8 +286,8 @@ def test_a_bundle_missing_a_component_is_quarantined_with_missing_components(
     order = shipped_order((kit, 1, "300.00", ()), warehouse=warehouse)
     case = case_in_transit(order, agent=cs_user, manager=operations_user)
 
-    # when: only the body is in the parcel
-    receipt = receive(case, warehouse, warehouse_user, body.gtin)
+    # when: only the body is in the parcel, and the operator closes the case short
+    receipt = receive(case, warehouse, warehouse_user, body.gtin, close_short=True)
 
     unit = receipt.units.get()
     assert (unit.product, unit.mismatch_kinds) == (body, ["missing_components"])

@@ -1,6 +1,19 @@
 """Receipts and return units, inspections and their checklists, disposition rules and
 decisions, put-away tasks and quarantine records."""
 
+from .counts import (
+    AbcClass,
+    CountApproval,
+    CountEntry,
+    CountLine,
+    CountLocation,
+    CountPlan,
+    CountState,
+    CycleCount,
+    LineStatus,
+    PlanKind,
+    SerialOutcome,
+)
 from .disposition import Disposition, DispositionRule, Outcome, PutawayTask, RecoveryBasis
 from .inspection import (
     GENERAL,
@@ -15,20 +28,31 @@ from .receiving import MatchResult, MismatchKind, Receipt, ReturnUnit, UnitState
 
 __all__ = [
     "GENERAL",
+    "AbcClass",
     "ChecklistTemplate",
+    "CountApproval",
+    "CountEntry",
+    "CountLine",
+    "CountLocation",
+    "CountPlan",
+    "CountState",
+    "CycleCount",
     "Disposition",
     "DispositionRule",
     "Grade",
     "Inspection",
     "InspectionPhoto",
     "ItemKind",
+    "LineStatus",
     "MatchResult",
     "MismatchKind",
     "Outcome",
+    "PlanKind",
     "PutawayTask",
     "QuarantineRecord",
     "Receipt",
     "RecoveryBasis",
     "ReturnUnit",
+    "SerialOutcome",
     "UnitState",
 ]

@@ -12,9 +12,11 @@ from inventory.models import StockState
 
 
 class Receipt(models.Model):
-    """One parcel opened at a warehouse, against one return case. `client_token` comes from the
-    form that submitted it, so a double tap or a resubmit finds this row instead of posting
-    again."""
+    """One parcel opened at a warehouse, against one return case (a case may come back in
+    several parcels). `client_token` comes from the form that submitted it, so a double tap or
+    a resubmit finds this row instead of posting again. `completes_case`: after this parcel the
+    case had every unit it expects, or the operator closed it short (`closed_short`: what is
+    still missing is reported, not awaited)."""
 
     warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="receipts")
     case = models.ForeignKey(
@@ -28,16 +30,20 @@ class Receipt(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     received_at = models.DateTimeField(default=timezone.now)
+    completes_case = models.BooleanField(default=True)
+    closed_short = models.BooleanField(default=False)
+    received_for = models.CharField(
+        max_length=80,
+        blank=True,
+        help_text="Who the receipt was posted for when not at our bench (a 3PL's report).",
+    )
 
     history = HistoricalRecords(excluded_fields=["scans", "warnings"])
 
     class Meta:
         ordering = ["-received_at", "-id"]
         permissions = [("receive_parcel", "Can receive a return parcel at the bench")]
-        constraints = [
-            # Two tablets on the same parcel: the second one is refused, never posted twice.
-            models.UniqueConstraint(fields=["case"], name="receipt_one_per_case"),
-        ]
+        indexes = [models.Index(fields=["case", "received_at"], name="receipt_case")]
 
     def __str__(self) -> str:
         return f"Receipt {self.pk} · {self.case}"

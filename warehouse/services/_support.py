@@ -34,6 +34,31 @@ def location_of_kind(*, warehouse_id: int, kind: str) -> Location:
     return location
 
 
+def locations_of_kinds(*, warehouse_id: int, kinds: list[str]) -> dict[str, Location]:
+    """{kind: the warehouse's first active location of that kind (by code)}, in one query;
+    refuses as `location_of_kind` does when a kind has none."""
+    found: dict[str, Location] = {}
+    for location in (
+        Location.objects.filter(
+            warehouse_id=warehouse_id,
+            warehouse__is_active=True,
+            kind__in=kinds,
+            is_active=True,
+        )
+        .select_related("warehouse")
+        .order_by("code")
+    ):
+        found.setdefault(location.kind, location)
+    for kind in kinds:
+        if kind not in found:
+            raise ValidationError(
+                f"This warehouse has no active {Location.Kind(kind).label.lower()} location; "
+                "an administrator adds one under Locations.",
+                code="no_location",
+            )
+    return found
+
+
 def required_text(text: str, *, field: str, message: str) -> str:
     text = (text or "").strip()
     if not text:

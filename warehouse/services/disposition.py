@@ -257,3 +257,69 @@ def _quarantine_hold(unit: ReturnUnit, *, suggestion: Suggestion, actor: Abstrac
         quarantined_at=timezone.now(),
     )
     save(record, actor=actor, why=suggestion.explanation)
+
+
+# ---- Disposition rules, as operations managers edit them ---------------------------------
+
+RULES_PERMISSION = "warehouse.change_disposition_rules"
+RULE_FIELDS = (
+    "name",
+    "priority",
+    "grade",
+    "department",
+    "category",
+    "reason_group",
+    "reason_code",
+    "channel_kind",
+    "outcome",
+    "is_active",
+)
+
+
+@transaction.atomic
+def disposition_rule_save(
+    *, rule_id: int | None, values: dict, note: str, actor: AbstractBaseUser
+) -> DispositionRule:
+    """Create a disposition rule (`rule_id` None) or change one.
+
+    Effects: refuses without `warehouse.change_disposition_rules`, without a note saying
+    why, with "hold" as the outcome (holding is a person's call), with a category outside
+    the rule's department or a reason code outside its reason group, or with values the
+    model refuses — writing nothing. Otherwise saves the rule (locked when it exists) with a
+    history row naming the manager and the note. Units decided before keep their decision.
+    """
+    require_perm(actor, RULES_PERMISSION, "change disposition rules")
+    note = (note or "").strip()
+    if not note:
+        raise ValidationError({"note": "Say what changed and why."})
+    if rule_id is None:
+        rule = DispositionRule()
+    else:
+        rule = DispositionRule.objects.select_for_update().get(pk=rule_id)
+    for name in RULE_FIELDS:
+        if name in values:
+            setattr(rule, name, values[name])
+    errors = {}
+    if rule.outcome == Outcome.HOLD:
+        errors["outcome"] = "A rule suggests an outcome; holding is a person's call."
+    if rule.category_id and rule.department and rule.category.department != rule.department:
+        errors["category"] = (
+            f"{rule.category.name} is in {rule.category.get_department_display()}, "
+            "not the rule's department."
+        )
+    if rule.reason_code_id and rule.reason_group and rule.reason_code.group != rule.reason_group:
+        errors["reason_code"] = "That reason code is not in the rule's reason group."
+    if errors:
+        raise ValidationError(errors)
+    rule.full_clean()
+    save(rule, actor=actor, why=note)
+    return rule
+
+
+def disposition_rule_preview(
+    *, facts: DispositionFacts, rules: list[DispositionRule]
+) -> Suggestion:
+    """Which rule would decide a unit with these facts — the engine's own answer
+    (`warehouse.rules.disposition_suggest`), nothing written. `rules` may hold an edited,
+    unsaved rule in place of its saved version, so a manager sees the effect before saving."""
+    return disposition_suggest(facts=facts, rules=rules)

@@ -77,7 +77,7 @@ def answers_clean(template: ChecklistTemplate, answers: dict) -> dict:
     return cleaned
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def inspection_record(
     *,
     unit_id: int,
@@ -96,11 +96,13 @@ def inspection_record(
     writing nothing. Otherwise stores the answers against the exact checklist version, the
     grade, notes and photos (Django storage), marks the serial verified when the unit matched
     its case and the checklist confirmed its serial, and moves the unit to inspecting with a
-    history row naming the inspector.
+    history row naming the inspector. `inspection.replayed` says whether it was a replay.
+    Opens no savepoint: every refusal raises before anything is written.
     """
     require_perm(actor, INSPECT_PERMISSION, "inspect returned units")
     replay = Inspection.objects.filter(client_token=client_token).first()
     if replay is not None:
+        replay.replayed = True
         return replay
     unit = (
         ReturnUnit.objects.select_for_update(of=("self",))
@@ -138,6 +140,7 @@ def inspection_record(
     )
     unit.inspect()
     save(unit, actor=actor, why=f"Inspected: grade {grade}")
+    inspection.replayed = False
     return inspection
 
 

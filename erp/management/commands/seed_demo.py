@@ -13,8 +13,15 @@ from erp.demo.people import DEMO_PASSWORD
 from erp.demo.reset import DemoResetBlocked, demo_data_present
 from erp.demo.seed import CUSTOMERS_PER_SCALE, ORDERS_PER_SCALE, SeedReport, demo_data_seed
 from erp.models import Channel
+from erp.security import history_rewrite_allowed
 from finance.demo import demo_refunds_reset
-from inventory.demo import DemoStockResetRefused, demo_stock_reset, demo_stock_seed
+from inventory.demo import (
+    DemoStockResetRefused,
+    demo_stock_reset,
+    demo_stock_reset_check,
+    demo_stock_seed,
+)
+from inventory.reconciliation.demo import demo_reconciliation_reset, demo_reconciliation_seed
 from returns.demo import DemoReturnsResetRefused, demo_returns_reset, demo_returns_seed
 from returns.demo_warehouse import demo_warehouse_reset, demo_warehouse_seed
 
@@ -119,12 +126,18 @@ class Command(BaseCommand):
         started = time.perf_counter()
         deleted: dict[str, int] = {}
         if reset:
-            deleted = (
-                demo_refunds_reset()
-                | demo_warehouse_reset()
-                | demo_returns_reset()
-                | demo_stock_reset()
-            )
+            # Refuse before any app deletes its part (SQLite keeps its ledger for good).
+            demo_stock_reset_check()
+            # The demo's history rows go with it: the append-only rule is lifted for this
+            # transaction only (erp.security).
+            with history_rewrite_allowed():
+                deleted = (
+                    demo_refunds_reset()
+                    | demo_warehouse_reset()
+                    | demo_returns_reset()
+                    | demo_reconciliation_reset()
+                    | demo_stock_reset()
+                )
         reset_seconds = time.perf_counter() - started
         report = demo_data_seed(seed=seed, as_of=as_of, scale=scale, reset=reset)
         report.deleted = deleted | report.deleted
@@ -135,6 +148,7 @@ class Command(BaseCommand):
             ("stock", demo_stock_seed),
             ("returns", demo_returns_seed),
             ("warehouse", demo_warehouse_seed),
+            ("reconciliation", demo_reconciliation_seed),
         ):
             phase_started = time.perf_counter()
             report.counts |= step(rng=random.Random(f"{seed}:{phase}"), as_of=moment)

@@ -1,0 +1,387 @@
+"""Load: a bounded locust run against gunicorn + a Celery worker on 127.0.0.1.
+
+Seeds a fresh database (bench/warehouse_bench.py's shop: delivered orders, return cases, a
+tenth of them in transit; plus refunds waiting for approval and an EasyPost account), starts
+gunicorn (production settings) and a Celery worker on a Redis database of its own, then runs
+`--users` simulated people for `--seconds`, mixing:
+
+- customer service: sign in, search by RMA / order number, open the case;
+- warehouse (tablet): open a parcel in transit, scan its unit, receive it;
+- finance: open the approval queue, approve a refund;
+- carrier webhooks: signed EasyPost tracker updates (no session).
+
+Prints throughput, p95 per endpoint and the error count against the targets (0 errors, p95 ≤
+300 ms); exit status 1 on FAIL. Needs `pip install -r bench/requirements.txt` (locust).
+
+    .venv/bin/python bench/load_test.py                     # 50 users, 60 s
+    .venv/bin/python bench/load_test.py --users 10 --seconds 15 --cases 2000   # a quick look
+"""
+
+import argparse
+import hashlib
+import hmac
+import itertools
+import json
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+# locust patches the standard library with gevent on import: before anything else uses it.
+import gevent
+from locust import HttpUser, between, task
+from locust.env import Environment
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.harness import REDIS_BROKER, recreate_database, setup_django  # noqa: E402
+
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/erp_bench_load"
+TARGET_P95_MS = 300
+TARGET_ERRORS = 0
+PASSWORD = "load-test-password-0123"
+CARRIER_SECRET = "load-test-easypost-secret"
+QUEUE = "load_test"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--cases", type=int, default=20_000)
+    parser.add_argument("--refunds", type=int, default=300)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
+    return parser.parse_args()
+
+
+# ---- Seeding -----------------------------------------------------------------------------------
+
+
+def seed(args) -> dict:
+    from django.contrib.auth.models import Group, User
+
+    from bench.warehouse_bench import seed_cases, seed_master
+    from erp.models import IntegrationCredential
+    from erp.roles import Role
+    from finance.models import Refund, RefundState
+    from returns.models import ReturnCase
+    from tests.finance.refund_cases import open_case
+
+    warehouse, channel, shirts, _filler = seed_master()
+    seed_cases(args.cases, warehouse, channel, shirts)
+    users = {}
+    for role in (Role.CUSTOMER_SERVICE, Role.WAREHOUSE, Role.FINANCE, Role.OPERATIONS_MANAGER):
+        user = User.objects.create_user(username=f"load-{role}", password=PASSWORD)
+        user.groups.set(Group.objects.filter(name=role))
+        users[role] = user.username
+    IntegrationCredential.objects.create(source="easypost", account="load", secret=CARRIER_SECRET)
+    agent = User.objects.get(username=users[Role.CUSTOMER_SERVICE])
+    for _ in range(args.refunds):
+        open_case(agent, quantity=1, price="89.00", trigger="on_authorization")
+    refunds = list(
+        Refund.objects.filter(state=RefundState.PENDING_APPROVAL).values_list("pk", flat=True)
+    )
+    in_transit = list(
+        ReturnCase.objects.filter(state="in_transit", expected_warehouse=warehouse)
+        .order_by("pk")
+        .values_list("pk", "rma_number", "tracking_number", "order__number")
+    )
+    gtins = dict(
+        ReturnCase.objects.filter(pk__in=[c[0] for c in in_transit]).values_list(
+            "pk", "lines__order_line__product__gtin"
+        )
+    )
+    return {
+        "users": users,
+        "warehouse": warehouse.pk,
+        "refunds": refunds,
+        "cases": [
+            (pk, rma, tracking, number, gtins[pk]) for pk, rma, tracking, number in in_transit
+        ],
+    }
+
+
+# ---- Servers -----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_servers(args, port: int) -> list[subprocess.Popen]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": args.database_url,
+        "DJANGO_SETTINGS_MODULE": "erp.settings.base",
+        "CELERY_BROKER_URL": REDIS_BROKER,
+        "CELERY_RESULT_BACKEND": REDIS_BROKER,
+        "ERP_INTEGRATION_QUEUE": QUEUE,
+        "SECURE_SSL_REDIRECT": "false",
+        "SECURE_HSTS_SECONDS": "0",
+        "SESSION_COOKIE_SECURE": "false",
+        "CSRF_COOKIE_SECURE": "false",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    }
+    venv = Path(sys.executable).parent
+    web = subprocess.Popen(
+        [
+            str(venv / "gunicorn"),
+            "erp.wsgi",
+            f"--bind=127.0.0.1:{port}",
+            f"--workers={args.workers}",
+            "--preload",
+            "--log-level=warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    worker = subprocess.Popen(
+        [
+            str(venv / "celery"),
+            "-A",
+            "erp",
+            "worker",
+            "--loglevel=WARNING",
+            "--concurrency=2",
+            "-Q",
+            f"{QUEUE},celery",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    if not warmed_up(f"http://127.0.0.1:{port}", args.workers):
+        stop_servers([web, worker])
+        raise SystemExit("gunicorn did not start")
+    return [web, worker]
+
+
+def warmed_up(host: str, workers: int) -> bool:
+    """Wait for gunicorn, then request the sign-in page a few times per worker, so the run
+    does not measure imports and template compilation."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{host}/healthz", timeout=5):
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        return False
+    for _ in range(4 * workers):
+        with urllib.request.urlopen(f"{host}/accounts/login/", timeout=30):
+            pass
+    return True
+
+
+def stop_servers(processes) -> None:
+    for process in processes:
+        if process.poll() is None:
+            # The main process only: gunicorn and Celery stop their own children gracefully.
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+# ---- The simulated people -------------------------------------------------------------------
+
+CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+CLIENT_TOKEN = re.compile(r'name="client_token" value="([^"]+)"')
+
+
+def user_classes(data: dict):
+    cases = iter(data["cases"])
+    refunds = iter(data["refunds"])
+    events = itertools.count(1)
+    users = data["users"]
+    site = data["warehouse"]
+
+    class SignedIn(HttpUser):
+        abstract = True
+        wait_time = between(0.5, 1.5)
+        role = ""
+
+        def on_start(self):
+            page = self.client.get("/accounts/login/", name="login form")
+            token = CSRF.search(page.text).group(1)
+            self.client.post(
+                "/accounts/login/",
+                {"username": users[self.role], "password": PASSWORD, "csrfmiddlewaretoken": token},
+                name="sign in",
+            )
+
+    class CustomerService(SignedIn):
+        weight = 4
+        role = "customer_service"
+
+        @task
+        def search(self):
+            _pk, rma, _tracking, number, _gtin = random.choice(data["cases"])
+            self.client.get(f"/cs/returns/?q={random.choice([rma, number])}", name="cs search")
+            self.client.get(f"/cs/returns/{_pk}/", name="cs case")
+
+    class Warehouse(SignedIn):
+        weight = 3
+        role = "warehouse"
+
+        @task
+        def receive(self):
+            try:
+                pk, _rma, _tracking, _number, gtin = next(cases)
+            except StopIteration:
+                return
+            url = f"/warehouse/sites/{site}/receive/{pk}/"
+            page = self.client.get(f"{url}?scans={gtin}", name="tablet receive page")
+            form = {
+                "csrfmiddlewaretoken": CSRF.search(page.text).group(1),
+                "client_token": CLIENT_TOKEN.search(page.text).group(1),
+                "scans": [gtin],
+                "packaging_ok": "on",
+            }
+            self.client.post(url, form, name="tablet receive")
+
+    class Finance(SignedIn):
+        weight = 2
+        role = "finance"
+
+        @task
+        def approve(self):
+            page = self.client.get("/finance/refunds/", name="approval queue")
+            try:
+                refund = next(refunds)
+            except StopIteration:
+                return
+            self.client.post(
+                f"/finance/refunds/{refund}/approve/",
+                {"csrfmiddlewaretoken": CSRF.search(page.text).group(1), "note": "load"},
+                name="approve refund",
+            )
+
+    class Carrier(HttpUser):
+        weight = 1
+        wait_time = between(0.2, 0.6)
+
+        @task
+        def tracker_updated(self):
+            _pk, _rma, tracking, _number, _gtin = random.choice(data["cases"])
+            at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            body = json.dumps(
+                {
+                    "id": f"evt_load_{next(events)}",
+                    "object": "Event",
+                    "description": "tracker.updated",
+                    "mode": "test",
+                    "result": {
+                        "id": f"trk_{tracking}",
+                        "object": "Tracker",
+                        "tracking_code": tracking,
+                        "carrier": "UPS",
+                        "status": "in_transit",
+                        "updated_at": at,
+                        "tracking_details": [
+                            {"datetime": at, "status": "in_transit", "message": "in transit"}
+                        ],
+                    },
+                }
+            ).encode()
+            signature = hmac.new(CARRIER_SECRET.encode(), body, hashlib.sha256).hexdigest()
+            self.client.post(
+                "/webhooks/easypost/load/",
+                data=body,
+                headers={
+                    "Content-Type": "application/json",
+                    "X-Hmac-Signature": f"hmac-sha256-hex={signature}",
+                },
+                name="easypost webhook",
+            )
+
+    return [CustomerService, Warehouse, Finance, Carrier]
+
+
+def run_locust(args, host: str, data: dict):
+    environment = Environment(user_classes=user_classes(data), host=host)
+    runner = environment.create_local_runner()
+    runner.start(args.users, spawn_rate=max(1, args.users // 5))
+    # Measure the mix once every user is signed in: sign-ins are not what the targets are about.
+    while runner.user_count < args.users:
+        gevent.sleep(0.5)
+    gevent.sleep(3)
+    environment.stats.reset_all()
+    gevent.spawn_later(args.seconds, runner.quit)
+    runner.greenlet.join()
+    return environment.stats, runner.exceptions
+
+
+# Each user signs in once when it starts; listed, but not what the targets are about.
+SETUP = {"login form", "sign in"}
+
+
+def report(stats, exceptions: dict, seconds: int) -> bool:
+    print(f"\n{'endpoint':<24}{'requests':>10}{'errors':>8}{'p50 ms':>9}{'p95 ms':>9}")
+    worst = 0
+    for (name, _method), entry in sorted(stats.entries.items()):
+        p95 = entry.get_response_time_percentile(0.95) or 0
+        if name in SETUP:
+            name = f"({name})"
+        else:
+            worst = max(worst, p95)
+        print(
+            f"{name:<24}{entry.num_requests:>10}{entry.num_failures:>8}"
+            f"{entry.get_response_time_percentile(0.5) or 0:>9.0f}{p95:>9.0f}"
+        )
+    total = stats.total
+    throughput = total.num_requests / seconds
+    # A request that failed, or a simulated person's script that broke (e.g. a form that no
+    # longer carries the field it needs).
+    errors = total.num_failures + sum(e["count"] for e in exceptions.values())
+    for error in stats.errors.values():
+        print(f"error: {error.occurrences} x {error.method} {error.name}: {error.error}")
+    for error in exceptions.values():
+        print(f"exception: {error['count']} x {error['msg']}")
+    ok = errors <= TARGET_ERRORS and worst <= TARGET_P95_MS
+    print(
+        f"\nthroughput {throughput:.1f} req/s · {total.num_requests} requests · "
+        f"errors {errors} (target {TARGET_ERRORS}) · worst p95 {worst:.0f} ms "
+        f"(target ≤ {TARGET_P95_MS} ms) · {'PASS' if ok else 'FAIL'}"
+    )
+    return ok
+
+
+def main() -> None:
+    args = parse_args()
+    recreate_database(args.database_url)
+    setup_django(args.database_url, broker=REDIS_BROKER)
+    started = time.monotonic()
+    data = seed(args)
+    print(
+        f"seeded {args.cases} cases ({len(data['cases'])} in transit), "
+        f"{len(data['refunds'])} refunds to approve in {time.monotonic() - started:.1f} s"
+    )
+    from django.db import connections
+
+    connections.close_all()
+    port = free_port()
+    processes = start_servers(args, port)
+    try:
+        stats, exceptions = run_locust(args, f"http://127.0.0.1:{port}", data)
+    finally:
+        stop_servers(processes)
+    sys.exit(0 if report(stats, exceptions, args.seconds) else 1)
+
+
+if __name__ == "__main__":
+    main()

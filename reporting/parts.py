@@ -1,0 +1,266 @@
+"""Window figures made of daily parts, so a dashboard reads them from the daily snapshots.
+
+A median does not add up over days, but a histogram does; a per-SKU return rate does not,
+but its shipped and returned units do. Each "parts" function computes one day's (or any
+window's) parts; the snapshot job stores them in `KpiSnapshot.breakdown`, and
+`window_parts` adds the stored days up and computes live only the days not stored yet
+(today, a day the job has not reached).
+
+Cycle-time percentiles read from histograms of whole hours: each duration counts as the
+middle of its hour, so a median or p90 is exact to within half an hour.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.db.models import Count, F, Func, IntegerField, QuerySet, Sum
+from django.utils import timezone
+
+from returns.models.cases import VOID_STATES
+
+from .kpis.cases import cases_filtered, lines_filtered
+from .kpis.cycle_time import STAGES, Stage
+from .kpis.filters import KpiFilters
+from .kpis.refunds import refunds_issued
+from .kpis.return_rate import shipped_units
+from .kpis.stats import DurationSummary, duration, on_postgresql
+from .models import KpiSnapshot
+
+INSPECTION_TO_REFUND = Stage(
+    "inspection_to_refund", "Inspection to refund", "case__inspected_at", "issued_at"
+)
+ALL_STAGES = (*STAGES, INSPECTION_TO_REFUND)
+REASON_DIMENSIONS = {
+    "channel": "case__channel_id",
+    "sku": "order_line__product_id",
+    "category": "order_line__product__category_id",
+}
+
+
+def hist_metric(stage_key: str) -> str:
+    return f"cycle_{stage_key}_hist"
+
+
+def reasons_metric(by: str) -> str:
+    return f"reasons_{by}"
+
+
+SKU_RATES = "sku_rates"
+PART_METRICS = [
+    *(hist_metric(stage.key) for stage in ALL_STAGES),
+    *(reasons_metric(by) for by in REASON_DIMENSIONS),
+    SKU_RATES,
+]
+
+
+class HourBucket(Func):
+    template = "FLOOR(EXTRACT(EPOCH FROM %(expressions)s) / 3600)"
+    output_field = IntegerField()
+
+
+def _histogram(rows: QuerySet, start: str, end: str, filters: KpiFilters) -> dict[str, int]:
+    counted = rows.filter(
+        **{
+            f"{start}__isnull": False,
+            f"{end}__gte": filters.since,
+            f"{end}__lt": filters.until,
+        }
+    )
+    if on_postgresql():
+        pairs = (
+            counted.annotate(hour=HourBucket(duration(start, end)))
+            .order_by()
+            .values_list("hour")
+            .annotate(n=Count("pk"))
+        )
+        return {str(int(hour)): n for hour, n in pairs}
+    hist: dict[str, int] = defaultdict(int)
+    for begin, finish in counted.values_list(start, end):
+        hist[str(int((finish - begin).total_seconds() // 3600))] += 1
+    return dict(hist)
+
+
+def cycle_parts(filters: KpiFilters) -> dict[str, dict]:
+    """Per stage (return_cycle_times' definitions, and the inspection-to-refund stage of
+    `kpis.refunds.inspection_to_refund`), the histogram hours → cases of the durations whose
+    end falls in the window. One query per stage."""
+    cases = cases_filtered(filters)
+    parts = {
+        hist_metric(stage.key): _histogram(cases, stage.start, stage.end, filters)
+        for stage in STAGES
+    }
+    refunds = refunds_issued(filters).filter(issued_at__gte=F("case__inspected_at"))
+    parts[hist_metric(INSPECTION_TO_REFUND.key)] = _histogram(
+        refunds, INSPECTION_TO_REFUND.start, INSPECTION_TO_REFUND.end, filters
+    )
+    return parts
+
+
+def reasons_parts(filters: KpiFilters, by: str) -> dict[str, list[int]]:
+    """`kpis.return_reasons`' figures as "<dimension id>|<reason id>" → [lines, units]."""
+    key = REASON_DIMENSIONS[by]
+    rows = (
+        lines_filtered(filters)
+        .filter(case__requested_at__gte=filters.since, case__requested_at__lt=filters.until)
+        .exclude(case__state__in=VOID_STATES)
+        .order_by()
+        .values_list(key, "reason_id")
+        .annotate(lines=Count("pk"), units=Sum("quantity"))
+    )
+    return {f"{dim}|{reason}": [lines, units] for dim, reason, lines, units in rows}
+
+
+def sku_parts(filters: KpiFilters) -> dict[str, list[int]]:
+    """`kpis.sku_return_rates`' figures as SKU id → [shipped units, returned units]."""
+    parts: dict[str, list[int]] = {}
+    for pk, units in shipped_units(filters=filters).items():
+        parts[str(pk)] = [units, 0]
+    rows = (
+        lines_filtered(filters)
+        .filter(case__requested_at__gte=filters.since, case__requested_at__lt=filters.until)
+        .exclude(case__state__in=VOID_STATES)
+        .order_by()
+        .values_list("order_line__product_id")
+        .annotate(n=Sum("quantity"))
+    )
+    for pk, units in rows:
+        parts.setdefault(str(pk), [0, 0])[1] = units
+    return parts
+
+
+def all_parts(filters: KpiFilters, metrics=None) -> dict[str, dict]:
+    wanted = set(metrics or PART_METRICS)
+    parts = {}
+    if wanted & {hist_metric(stage.key) for stage in ALL_STAGES}:
+        parts.update(cycle_parts(filters))
+    for by in REASON_DIMENSIONS:
+        if reasons_metric(by) in wanted:
+            parts[reasons_metric(by)] = reasons_parts(filters, by)
+    if SKU_RATES in wanted:
+        parts[SKU_RATES] = sku_parts(filters)
+    return {metric: value for metric, value in parts.items() if metric in wanted}
+
+
+def snapshot_dimension(filters: KpiFilters) -> str | None:
+    """The snapshot dimension that answers the filters: "" (all), a channel, a warehouse or a
+    category; None when more than one is set (snapshots are per single dimension)."""
+    set_ = [
+        (name, value)
+        for name, value in (
+            ("channel", filters.channel_id),
+            ("warehouse", filters.warehouse_id),
+            ("category", filters.category_id),
+        )
+        if value
+    ]
+    if not set_:
+        return ""
+    if len(set_) > 1:
+        return None
+    name, value = set_[0]
+    return f"{name}:{value}"
+
+
+def add_parts(into: dict, more: dict) -> None:
+    for key, value in more.items():
+        if isinstance(value, list):
+            have = into.setdefault(key, [0] * len(value))
+            for n, part in enumerate(value):
+                have[n] += part
+        else:
+            into[key] = into.get(key, 0) + value
+
+
+@dataclass
+class WindowParts:
+    parts: dict[str, dict]
+    snapshot_days: int
+    live_days: list[date]
+    computed_at: datetime | None
+
+
+def window_parts(*, filters: KpiFilters, metrics: list[str], today: date | None = None):
+    """The parts of `metrics` over the window: the stored days (before today) from the
+    snapshots in one query, the rest computed live, one run of consecutive days at a time."""
+    today = today or timezone.now().date()
+    dimension = snapshot_dimension(filters)
+    merged: dict[str, dict] = {metric: {} for metric in metrics}
+    stored: dict[date, set[str]] = defaultdict(set)
+    computed = None
+    if dimension is not None:
+        rows = KpiSnapshot.objects.filter(
+            day__gte=filters.start,
+            day__lte=min(filters.end, today - timedelta(days=1)),
+            dimension=dimension,
+            metric__in=metrics,
+        ).values_list("day", "metric", "breakdown", "computed_at")
+        for day, metric, breakdown, at in rows:
+            add_parts(merged[metric], breakdown or {})
+            stored[day].add(metric)
+            computed = max(computed, at) if computed else at
+    missing = [day for day in filters.days if stored.get(day) != set(metrics)]
+    for run in _runs(missing):
+        live = KpiFilters(
+            start=run[0],
+            end=run[-1],
+            channel_id=filters.channel_id,
+            warehouse_id=filters.warehouse_id,
+            category_id=filters.category_id,
+        )
+        # A day stored only in part is recomputed whole: drop what was added for it.
+        partial = [day for day in run if stored.get(day)]
+        if partial:
+            return WindowParts(all_parts(filters, metrics), 0, filters.days, timezone.now())
+        for metric, value in all_parts(live, metrics).items():
+            add_parts(merged[metric], value)
+    return WindowParts(merged, len(stored), missing, computed)
+
+
+def _runs(days: list[date]) -> list[list[date]]:
+    runs: list[list[date]] = []
+    for day in sorted(days):
+        if runs and runs[-1][-1] + timedelta(days=1) == day:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return runs
+
+
+def hist_percentile(hist: dict, fraction: float) -> float | None:
+    """percentile_cont over the durations a histogram of whole hours stands for, each at the
+    middle of its hour; None when empty."""
+    buckets = sorted((int(hour), n) for hour, n in hist.items() if n)
+    total = sum(n for _, n in buckets)
+    if not total:
+        return None
+    position = fraction * (total - 1)
+    lower = int(position)
+
+    def nth(k: int) -> float:
+        seen = 0
+        for hour, n in buckets:
+            seen += n
+            if k < seen:
+                return hour + 0.5
+        return buckets[-1][0] + 0.5
+
+    low, high = nth(lower), nth(min(lower + 1, total - 1))
+    return low + (high - low) * (position - lower)
+
+
+def hist_summary(hist: dict) -> DurationSummary:
+    median, p90 = hist_percentile(hist, 0.5), hist_percentile(hist, 0.9)
+    return DurationSummary(
+        count=sum(hist.values()),
+        median=None if median is None else timedelta(hours=median),
+        p90=None if p90 is None else timedelta(hours=p90),
+    )
+
+
+def stage_summaries(parts: dict[str, dict]) -> list[tuple[Stage, DurationSummary]]:
+    return [
+        (stage, hist_summary(parts.get(hist_metric(stage.key), {})))
+        for stage in ALL_STAGES
+        if hist_metric(stage.key) in parts
+    ]
