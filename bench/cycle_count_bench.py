@@ -18,7 +18,9 @@ Target (issue 11): posting 5,000 lines <= 1 s.
 """
 
 import argparse
+import cProfile
 import os
+import pstats
 import sys
 import time
 from decimal import Decimal
@@ -41,6 +43,9 @@ def parse_args() -> argparse.Namespace:
         "--reuse", action="store_true", help="keep the database of the last run (migrated)"
     )
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
+    parser.add_argument(
+        "--profile", action="store_true", help="print where approve-and-post spends its time"
+    )
     return parser.parse_args()
 
 
@@ -156,11 +161,18 @@ def main() -> None:
 
         started = time.perf_counter()
         post_queries = Queries()
+        profiler = cProfile.Profile() if args.profile else None
         with connection.execute_wrapper(post_queries):
+            if profiler:
+                profiler.enable()
             count = count_posting.count_review_decide(
                 count_id=count.pk, actor=manager, client_token=f"bench-review-{tag}"
             )
+            if profiler:
+                profiler.disable()
         post_seconds = time.perf_counter() - started
+        if profiler:
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
         assert count.state == CountState.POSTED, count.state
         movements = StockMovement.objects.filter(
             cause_type=CauseType.COUNT, cause_id=str(count.pk)

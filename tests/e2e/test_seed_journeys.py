@@ -11,7 +11,6 @@ import base64
 import hashlib
 import hmac
 import json
-import unicodedata
 import urllib.request
 from contextlib import contextmanager
 from datetime import timedelta
@@ -44,7 +43,7 @@ from tests.factories.warehouse import (
     shipped_order,
 )
 from tests.finance.provider_server import SECRET, running_provider
-from tests.integrations.conftest import sample_json
+from tests.integrations.conftest import easypost_body, easypost_signature, sample_json
 from warehouse.models import QuarantineRecord
 
 pytestmark = [
@@ -123,22 +122,10 @@ def scan(page, code: str) -> None:
 
 def post_carrier_event(live_server, *, tracking: str, status: str, at: str) -> dict:
     """EasyPost delivers a tracker.updated event to our webhook, signed as EasyPost signs."""
-    data = sample_json("easypost_event_tracker_updated.json")
-    data["id"] = f"evt_{tracking}_{status}"
-    tracker = data["result"]
-    tracker.update(
-        id=f"trk_{tracking}",
-        tracking_code=tracking,
-        carrier="UPS",
-        status=status,
-        updated_at=at,
-        est_delivery_date=None,
+    body = easypost_body(
+        event_id=f"evt_{tracking}_{status}", status=status, at=at, tracking=tracking
     )
-    tracker["carrier_detail"] = {}
-    tracker["tracking_details"] = [{"datetime": at, "status": status, "message": status}]
-    body = json.dumps(data).encode()
-    key = unicodedata.normalize("NFKD", CARRIER_SECRET).encode()
-    signature = "hmac-sha256-hex=" + hmac.new(key, body, hashlib.sha256).hexdigest()
+    signature = easypost_signature(CARRIER_SECRET, body)
     request = urllib.request.Request(
         live_server.url + reverse("webhook_easypost", kwargs={"account": "carrier-main"}),
         data=body,

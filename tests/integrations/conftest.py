@@ -4,6 +4,7 @@ import base64
 import hashlib
 import hmac
 import json
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,36 @@ def vector_header(name: str, header: str) -> str:
 
 def b64_hmac(secret: str, body: bytes) -> str:
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+# The tracking number the carrier samples are rewritten to, unless a test names another.
+CARRIER_TRACKING = "1Z999AA10123456784"
+
+
+def easypost_body(
+    *, event_id: str, status: str, at: str, eta: str = "", tracking: str = CARRIER_TRACKING
+) -> bytes:
+    """The EasyPost tracker.updated sample, rewritten to one status of one parcel."""
+    data = sample_json("easypost_event_tracker_updated.json")
+    data["id"] = event_id
+    tracker = data["result"]
+    tracker.update(
+        id=f"trk_{tracking}",
+        tracking_code=tracking,
+        carrier="UPS",
+        status=status,
+        updated_at=at,
+        est_delivery_date=eta or None,
+    )
+    tracker["carrier_detail"] = {}
+    tracker["tracking_details"] = [{"datetime": at, "status": status, "message": status}]
+    return json.dumps(data).encode()
+
+
+def easypost_signature(secret: str, body: bytes) -> str:
+    """`X-Hmac-Signature` as EasyPost sends it: hex HMAC-SHA256 with the NFKD-normalised secret."""
+    key = unicodedata.normalize("NFKD", secret).encode()
+    return "hmac-sha256-hex=" + hmac.new(key, body, hashlib.sha256).hexdigest()
 
 
 def shopify_headers(body: bytes, *, topic: str, webhook_id: str, secret: str = "hush") -> dict:

@@ -15,7 +15,7 @@ from returns import services
 from returns.models import ExternalEventKind, ReturnCase, ReturnCaseEvent
 from tests.returns.conftest import delivered_order, open_case
 
-from .conftest import sample_json
+from .conftest import easypost_body, sample_json
 
 pytestmark = pytest.mark.django_db
 
@@ -34,25 +34,6 @@ def label(case: ReturnCase, *, carrier: str = "UPS", tracking: str = TRACKING) -
         carrier=carrier,
         tracking_number=tracking,
     )
-
-
-def easypost_body(
-    *, event_id: str, status: str, at: str, eta: str = "", tracking: str = TRACKING
-) -> bytes:
-    data = sample_json("easypost_event_tracker_updated.json")
-    data["id"] = event_id
-    tracker = data["result"]
-    tracker.update(
-        id=f"trk_{tracking}",
-        tracking_code=tracking,
-        carrier="UPS",
-        status=status,
-        updated_at=at,
-        est_delivery_date=eta or None,
-    )
-    tracker["carrier_detail"] = {}
-    tracker["tracking_details"] = [{"datetime": at, "status": status, "message": status}]
-    return json.dumps(data).encode()
 
 
 def aftership_body(*, event_id: str, tag: str, at: str, ts: int) -> bytes:

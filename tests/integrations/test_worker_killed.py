@@ -18,7 +18,8 @@ from tests import worker
 from tests.returns.conftest import delivered_order, open_case
 from tests.worker import blocked_on_a_lock, running_worker, wait_for, worker_pid
 
-from .test_carrier_handlers import easypost_body, label
+from .conftest import easypost_body
+from .test_carrier_handlers import label
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 

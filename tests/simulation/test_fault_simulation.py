@@ -494,7 +494,8 @@ def test_thousands_of_random_operations_under_faults_keep_every_invariant(client
         assert sim.done[name] >= STEPS // 200, (name, sim.done)
     assert sim.duplicates >= STEPS // 200
     assert Refund.objects.filter(state=RefundState.ISSUED).exists()
-    assert provider.refund_requests() > len(sim.executed()), "the provider never failed"
+    if STEPS >= 2000:  # a short replay may not reach a refund while the provider is failing
+        assert provider.refund_requests() > len(sim.executed()), "the provider never failed"
 
 
 def provider_mode(number: int) -> str:

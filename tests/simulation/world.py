@@ -2,14 +2,9 @@
 serial-tracked, lot-tracked) with opening stock, a policy that authorizes and refunds on
 inspection, one person per role, a carrier account and a payment provider on 127.0.0.1."""
 
-import hashlib
-import hmac
-import json
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 from django.contrib.auth.models import Group
 from django.utils import timezone
@@ -26,9 +21,9 @@ from tests.factories import (
 )
 from tests.factories.finance import refund_policy
 from tests.factories.warehouse import product_in, returns_warehouse
+from tests.integrations.conftest import easypost_body, easypost_signature
 
 CARRIER_SECRET = "sim-carrier-secret"
-SAMPLES = Path(__file__).resolve().parent.parent / "fixtures" / "samples"
 
 
 def person(username: str, role: Role):
@@ -131,23 +126,8 @@ def delivered_order(world: World, rng, product: Product, quantity: int, price: s
 
 def easypost_webhook(*, event_id: str, tracking: str, status: str, at: str) -> tuple[bytes, dict]:
     """An EasyPost tracker.updated event and the headers EasyPost signs it with."""
-    event = json.loads(SAMPLES.joinpath("easypost_event_tracker_updated.json").read_bytes())
-    event["id"] = event_id
-    tracker = event["result"]
-    tracker.update(
-        id=f"trk_{tracking}",
-        tracking_code=tracking,
-        carrier="UPS",
-        status=status,
-        updated_at=at,
-        est_delivery_date=None,
-        carrier_detail={},
-        tracking_details=[{"datetime": at, "status": status, "message": status}],
-    )
-    body = json.dumps(event).encode()
-    key = unicodedata.normalize("NFKD", CARRIER_SECRET).encode()
-    signature = hmac.new(key, body, hashlib.sha256).hexdigest()
-    return body, {"HTTP_X_HMAC_SIGNATURE": f"hmac-sha256-hex={signature}"}
+    body = easypost_body(event_id=event_id, status=status, at=at, tracking=tracking)
+    return body, {"HTTP_X_HMAC_SIGNATURE": easypost_signature(CARRIER_SECRET, body)}
 
 
 def money(value) -> Decimal:
