@@ -1,14 +1,15 @@
 """Benchmark of the KPI dashboards and the daily snapshot build (not a test): prints server time
 (p50/p95) and query count per dashboard, and the time to build one day's snapshots.
 
-Builds its own database (dropped and re-created unless --reuse), migrates it, bulk-inserts
---cases return cases (default 100,000; the issue's figure is 1,000,000) with the returns
-benchmark's generator (bench/returns_bench.py: requested over the last 30 days, 60 % closed),
-gives the closed ones every stage timestamp with one UPDATE, builds the snapshots of the last
-30 days, then renders each dashboard through Django's test client as an operations manager.
+Builds its own database (dropped and re-created unless --reuse), migrates it, seeds --cases
+return cases (default 100,000; the issue's figure is 1,000,000) in set-based SQL
+(bench/reporting_seed.py: two cases per order, requested over the last --days days, at every
+stage of their life, with their lines, issued refunds and some exceptions), builds the daily
+snapshots of the last 30 days and the open-pipeline snapshot (the beat jobs' work, timed), then
+renders each dashboard through Django's test client as an operations manager.
 
     .venv/bin/python bench/reporting_bench.py                  # 100k cases
-    .venv/bin/python bench/reporting_bench.py --cases 1000000  # the issue's 1M
+    .venv/bin/python bench/reporting_bench.py --cases 1000000  # the issue's 1M (~5.5k a day)
     .venv/bin/python bench/reporting_bench.py --reuse --keep-snapshots  # dashboards only
 
 DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/erp_bench_reporting.
@@ -25,28 +26,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import recreate_database, setup_django
-from bench.returns_bench import seed
+from bench.reporting_seed import seed
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/erp_bench_reporting"
 TARGET_P95_MS = 300
 REQUESTS = 15
 SNAPSHOT_DAYS = 30
 
-STAGES_SQL = """
-UPDATE returns_returncase SET
-    authorized_at = requested_at + interval '1 hour' * (1 + (id % 30)),
-    shipped_at = requested_at + interval '1 hour' * (30 + (id % 40)),
-    delivered_at = requested_at + interval '1 hour' * (80 + (id % 50)),
-    received_at = requested_at + interval '1 hour' * (130 + (id % 20)),
-    inspected_at = requested_at + interval '1 hour' * (150 + (id % 20)),
-    closed_at = requested_at + interval '1 hour' * (170 + (id % 30))
-WHERE state = 'closed'
-"""
-
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=100_000)
+    parser.add_argument(
+        "--days", type=int, default=180, help="the cases' requests spread over this many days"
+    )
     parser.add_argument("--reuse", action="store_true", help="keep an existing database")
     parser.add_argument(
         "--keep-snapshots", action="store_true", help="with --reuse: do not rebuild the snapshots"
@@ -69,16 +62,11 @@ def main() -> None:
     from django.utils import timezone
 
     from reporting.dashboards import DASHBOARDS
-    from reporting.snapshots import kpi_snapshot_build
+    from reporting.snapshots import kpi_snapshot_build, pipeline_snapshot_build
     from returns.models import ReturnCase
 
     if not args.reuse:
-        start = time.perf_counter()
-        seed(args.cases)
-        with connection.cursor() as cursor:
-            cursor.execute(STAGES_SQL)
-            cursor.execute("ANALYZE")
-        print(f"seeded {args.cases:,} cases in {time.perf_counter() - start:.1f} s")
+        seed(args.cases, days=args.days)
     cases = ReturnCase.objects.count()
 
     today = timezone.now().date()
@@ -92,6 +80,10 @@ def main() -> None:
             f"snapshots: {SNAPSHOT_DAYS} days in {sum(day_times):.1f} s "
             f"(per day p50 {statistics.median(day_times):.2f} s, max {max(day_times):.2f} s)"
         )
+
+    start = time.perf_counter()
+    pipeline_snapshot_build()
+    print(f"open pipeline snapshot (every 5 min): {time.perf_counter() - start:.2f} s")
 
     setup_test_environment()
     user, _ = get_user_model().objects.get_or_create(username="bench-ops")

@@ -34,22 +34,32 @@ from bench.harness import recreate_database, setup_django
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/erp_bench_returns"
 TARGET_P95_MS = 150
 REQUESTS = 60
-BATCH = 5000
+# Orders per COPY transaction: big enough that per-chunk overhead vanishes, small enough that
+# one chunk's rows never sit in memory for long.
+CHUNK = 50_000
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--reuse", action="store_true", help="keep an existing database")
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="print EXPLAIN ANALYZE of every query of each page (one request each) and stop",
+    )
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
     return parser.parse_args()
 
 
 def seed(cases: int) -> None:
-    """Orders with one serial-tracked line each and two cases per order, by bulk insert."""
-    from django.db import connection
+    """Orders with one serial-tracked line each and two cases per order, streamed with COPY
+    (bench/copy_rows.py) in chunks of CHUNK orders, each chunk its own transaction; then
+    ANALYZE. 1M cases are about 3.5M rows."""
+    from django.db import connection, transaction
     from django.utils import timezone
 
+    from bench.copy_rows import copy_rows, identity_reset, next_id
     from erp.models import (
         Category,
         Channel,
@@ -79,83 +89,147 @@ def seed(cases: int) -> None:
         )
         for n in range(500)
     )
+    product_ids = [p.pk for p in products]
     customers_n = max(cases // 10, 1)
-    Customer.objects.bulk_create(
-        (Customer(email=f"c{n}@bench.test", name=f"Customer {n}") for n in range(customers_n)),
-        batch_size=BATCH,
-    )
-    customer_ids = list(Customer.objects.values_list("pk", flat=True))
+    first_customer = next_id(Customer)
+    with transaction.atomic():
+        copy_rows(
+            Customer,
+            (
+                {
+                    "id": first_customer + n,
+                    "email": f"c{n}@bench.test",
+                    "name": f"Customer {n}",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for n in range(customers_n)
+            ),
+        )
     rule_set = PolicyRuleSet.objects.get(state="published")
     rule = rule_set.rules.order_by("priority").first()
     reason = ReasonCode.objects.get(code="SIZE_TOO_SMALL")
     orders_n = max(cases // 2, 1)
     states = ["closed"] * 60 + ["authorized"] * 15 + ["in_transit"] * 10 + ["cancelled"] * 10
     states += ["pending_review"] * 5
-    for start in range(0, orders_n, BATCH):
-        stop = min(start + BATCH, orders_n)
-        orders = SalesOrder.objects.bulk_create(
-            SalesOrder(
-                channel=channel,
-                number=str(1_000_000 + n),
-                customer_id=customer_ids[n % len(customer_ids)],
-                currency="USD",
-                placed_at=now - timedelta(days=20),
-                shipped_at=now - timedelta(days=19),
-                delivered_at=now - timedelta(days=17),
+    ids = {model: next_id(model) for model in (SalesOrder, OrderLine, ShippedItem)}
+    ids.update({model: next_id(model) for model in (ReturnCase, ReturnLine)})
+    placed, shipped, delivered = (now - timedelta(days=d) for d in (20, 19, 17))
+    decision = {"summary": "Authorized automatically", "lines": []}
+    for start in range(0, orders_n, CHUNK):
+        stop = min(start + CHUNK, orders_n)
+        span = range(start, stop)
+        order_id = {n: ids[SalesOrder] + n for n in span}
+        line_id = {n: ids[OrderLine] + n for n in span}
+        with transaction.atomic():
+            copy_rows(
+                SalesOrder,
+                (
+                    {
+                        "id": order_id[n],
+                        "channel_id": channel.pk,
+                        "number": str(1_000_000 + n),
+                        "customer_id": first_customer + n % customers_n,
+                        "currency": "USD",
+                        "placed_at": placed,
+                        "shipped_at": shipped,
+                        "delivered_at": delivered,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for n in span
+                ),
             )
-            for n in range(start, stop)
-        )
-        lines = OrderLine.objects.bulk_create(
-            OrderLine(
-                order=order,
-                line_number=1,
-                product=products[rng.randrange(len(products))],
-                quantity=2,
-                unit_price=Decimal("30"),
+            copy_rows(
+                OrderLine,
+                (
+                    {
+                        "id": line_id[n],
+                        "order_id": order_id[n],
+                        "line_number": 1,
+                        "product_id": product_ids[rng.randrange(len(product_ids))],
+                        "quantity": 2,
+                        "unit_price": Decimal("30"),
+                    }
+                    for n in span
+                ),
             )
-            for order in orders
-        )
-        ShippedItem.objects.bulk_create(
-            ShippedItem(line=line, serial_number=f"SN{line.order.number}") for line in lines
-        )
-        new_cases = ReturnCase.objects.bulk_create(
-            ReturnCase(
-                rma_number=f"RMA-B{2 * n + k:08d}",
-                channel=channel,
-                order=order,
-                customer_id=order.customer_id,
-                source="api",
-                state=rng.choice(states),
-                resolution="refund",
-                rule_set=rule_set,
-                deciding_rule=rule,
-                decision={"summary": "Authorized automatically", "lines": []},
-                refund_trigger="on_inspection",
-                restocking_fee_percent=Decimal("0"),
-                return_shipping_paid_by="merchant",
-                risk_score=rng.randrange(0, 80),
-                tracking_number=f"1Z{2 * n + k:010d}",
-                requested_at=now - timedelta(minutes=rng.randrange(0, 60 * 24 * 30)),
+            copy_rows(
+                ShippedItem,
+                (
+                    {
+                        "id": ids[ShippedItem] + n,
+                        "line_id": line_id[n],
+                        "serial_number": f"SN{1_000_000 + n}",
+                    }
+                    for n in span
+                ),
             )
-            for n, order in zip(range(start, stop), orders, strict=True)
-            for k in range(2)
-        )
-        ReturnLine.objects.bulk_create(
-            ReturnLine(
-                case=case,
-                order_line=lines[(i // 2)],
-                quantity=1,
-                reason=reason,
-                claimed_condition="unopened",
-                unit_price=Decimal("30"),
-                rule=rule,
+            copy_rows(
+                ReturnCase,
+                (
+                    {
+                        "id": ids[ReturnCase] + 2 * n + k,
+                        "rma_number": f"RMA-B{2 * n + k:08d}",
+                        "channel_id": channel.pk,
+                        "order_id": order_id[n],
+                        "customer_id": first_customer + n % customers_n,
+                        "source": "api",
+                        "state": rng.choice(states),
+                        "resolution": "refund",
+                        "rule_set_id": rule_set.pk,
+                        "deciding_rule_id": rule.pk,
+                        "decision": decision,
+                        "refund_trigger": "on_inspection",
+                        "restocking_fee_percent": Decimal("0"),
+                        "return_shipping_paid_by": "merchant",
+                        "risk_score": rng.randrange(0, 80),
+                        "tracking_number": f"1Z{2 * n + k:010d}",
+                        "requested_at": now - timedelta(minutes=rng.randrange(0, 60 * 24 * 30)),
+                    }
+                    for n in span
+                    for k in range(2)
+                ),
             )
-            for i, case in enumerate(new_cases)
-        )
+            copy_rows(
+                ReturnLine,
+                (
+                    {
+                        "id": ids[ReturnLine] + 2 * n + k,
+                        "case_id": ids[ReturnCase] + 2 * n + k,
+                        "order_line_id": line_id[n],
+                        "quantity": 1,
+                        "reason_id": reason.pk,
+                        "claimed_condition": "unopened",
+                        "unit_price": Decimal("30"),
+                        "rule_id": rule.pk,
+                    }
+                    for n in span
+                    for k in range(2)
+                ),
+            )
         print(f"  seeded {min(stop * 2, cases):,} / {cases:,} cases", end="\r", flush=True)
     print()
+    identity_reset(Customer, SalesOrder, OrderLine, ShippedItem, ReturnCase, ReturnLine)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
+
+
+def explain(client, url: str, value) -> None:
+    """Capture one request's queries, then print each SELECT's plan as PostgreSQL ran it."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        client.get(url, {"q": value} if value is not None else None, secure=True)
+    with connection.cursor() as cursor:
+        for query in captured.captured_queries:
+            sql = query["sql"]
+            if not sql.lstrip("( ").upper().startswith("SELECT") or "auth_" in sql[:400]:
+                continue
+            cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")
+            print(f"\n-- {sql[:300]}")
+            print("\n".join(row[0] for row in cursor.fetchall()))
 
 
 def measure(client, url: str, params) -> tuple[list[float], int]:
@@ -187,9 +261,11 @@ def main() -> None:
 
     from returns.models import ReturnCase
 
+    print(f"migrated in {time.perf_counter() - started:.0f} s")
     if not ReturnCase.objects.exists():
+        seeding = time.perf_counter()
         seed(args.cases)
-    print(f"database ready in {time.perf_counter() - started:.0f} s")
+        print(f"seeded {args.cases:,} cases in {time.perf_counter() - seeding:.0f} s")
     setup_test_environment()
     agent, _ = User.objects.get_or_create(username="bench-agent")
     agent.groups.set(Group.objects.filter(name="customer_service"))
@@ -213,6 +289,11 @@ def main() -> None:
         ("review queue", "/cs/returns/review/", [None] * REQUESTS),
         ("CS home", "/cs/", [None] * REQUESTS),
     ]
+    if args.explain:
+        for name, url, params in pages:
+            print(f"\n==== {name}")
+            explain(client, url, params[0])
+        return
     print(f"\n{total:,} return cases; {REQUESTS} requests a page; p95 target {TARGET_P95_MS} ms\n")
     print(f"{'page':<22} {'queries':>7} {'p50 ms':>8} {'p95 ms':>8}  verdict")
     failed = False

@@ -6,7 +6,7 @@ class ErpConfig(AppConfig):
     verbose_name = "Core and master data"
 
     def ready(self) -> None:
-        # History tables of every app are append-only in PostgreSQL, also those added later.
+        # History tables of every app are append-only (PostgreSQL and SQLite), also later ones.
         from django.db.models.signals import post_migrate
 
         from erp.security import history_protect

@@ -3,7 +3,7 @@
 from django import forms
 from django.contrib.auth import get_user_model
 
-from erp.models.exceptions import ExceptionKind, ExceptionState
+from erp.models.exceptions import OUTCOME_KINDS, ExceptionKind, ExceptionState, ResolutionOutcome
 from erp.roles import Role
 from erp.selectors import ExceptionFilters
 
@@ -48,12 +48,24 @@ class ExceptionAssignForm(forms.Form):
 
 
 class ExceptionReasonForm(forms.Form):
-    """Resolve or dismiss: both need a reason a person can read later."""
+    """Resolve or dismiss: both need a reason a person can read later. A kind resolved with a
+    verdict (a fraud review) also asks for it; a dismissal ignores it."""
 
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="What was found and what was done. Shown on the timeline.",
     )
+
+    def __init__(self, *args, kind: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        outcomes = OUTCOME_KINDS.get(kind)
+        if outcomes:
+            self.fields["outcome"] = forms.ChoiceField(
+                label="Verdict (when resolving)",
+                choices=list(outcomes.items()),
+                initial=ResolutionOutcome.CLEARED,
+                widget=forms.RadioSelect,
+            )
 
 
 class ExceptionEscalateForm(forms.Form):

@@ -50,6 +50,8 @@ NAVIGATION = [
     ),
     NavItem("Admin", "admin:index", "admin", staff_only=True),
 ]
+# The return policy and the disposition rules are opened from the operations home ("Rules"),
+# not the top bar: an operations manager's entries must fit one line at laptop widths.
 
 
 def nav_items_for(user) -> list[NavItem]:

@@ -7,9 +7,9 @@ page's own content security policy and the append-only history tables.
   saying why and for how long.
 - `SwaggerUIView`: the API docs with their start-up script served as a file (no inline script),
   allowed the one inline <style> block of drf-spectacular's template by its hash.
-- `history_protect` installs a PostgreSQL trigger on every django-simple-history table that
-  refuses UPDATE and DELETE; `history_rewrite_allowed` lifts it for one transaction (the demo
-  reset, which deletes the demo's own history).
+- `history_protect` installs a trigger on every django-simple-history table that refuses
+  UPDATE and DELETE (PostgreSQL, and SQLite for the embedded demo); `history_rewrite_allowed`
+  lifts it for one transaction (the demo reset, which deletes the demo's own history).
 """
 
 import base64
@@ -181,15 +181,19 @@ def history_tables() -> list[str]:
 
 
 def history_protect(*, using: str = "default", **_signal_kwargs) -> list[str]:
-    """Effects: (PostgreSQL) creates or replaces the append-only trigger function and puts
-    its trigger on every history table that lacks it; returns the tables newly protected.
+    """Effects: puts the append-only rule on every history table that lacks it (PostgreSQL:
+    one trigger function, a trigger per table; SQLite: plain triggers per table); returns the
+    tables newly protected.
 
     Idempotent; run by erp's migration and after every `migrate` (post_migrate), so tables
-    added by later migrations of any app are covered too.
+    added by later migrations of any app are covered too, and on SQLite the triggers of a
+    table a migration rebuilt (SQLite drops them with the old table) are put back.
     """
     from django.db import connections
 
     db = connections[using]
+    if db.vendor == "sqlite":
+        return _sqlite_history_protect(db)
     if db.vendor != "postgresql":
         return []
     protected = []
@@ -221,6 +225,13 @@ def history_unprotected_tables(*, using: str = "default") -> list[str]:
     db = connections[using]
     with db.cursor() as cursor:
         existing = set(db.introspection.table_names(cursor))
+        if db.vendor == "sqlite":
+            triggers = _sqlite_triggers(cursor)
+            return [
+                table
+                for table in history_tables()
+                if table in existing and not set(_sqlite_trigger_names(table)) <= triggers
+            ]
         cursor.execute(
             "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
             "WHERE t.tgname = %s AND t.tgenabled <> 'D'",
@@ -230,17 +241,94 @@ def history_unprotected_tables(*, using: str = "default") -> list[str]:
     return [table for table in history_tables() if table in existing and table not in done]
 
 
+# SQLite (the embedded demo) has no trigger functions or session settings: each history table
+# gets plain triggers. A DELETE is refused, so is an UPDATE naming any column but
+# history_user_id, and one naming history_user_id if it sets a user: deleting a user
+# (SET_NULL) still works, as in PostgreSQL. `history_rewrite_allowed` drops them inside its
+# transaction (SQLite's DDL is transactional, so no other connection ever sees them missing).
+
+
+def _sqlite_trigger_names(table: str) -> tuple[str, str]:
+    """The two every history table has; those with a history_user_id have a third."""
+    return (f"{table}_no_update", f"{table}_no_delete")
+
+
+def _sqlite_triggers(cursor) -> set[str]:
+    cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+    return {row[0] for row in cursor.fetchall()}
+
+
+def _sqlite_history_triggers(db, cursor, table: str) -> dict[str, str]:
+    """name → CREATE TRIGGER statement, as SQLite keeps it in sqlite_master."""
+    columns = [c.name for c in db.introspection.get_table_description(cursor, table)]
+    quoted = db.ops.quote_name(table)
+    others = ", ".join(db.ops.quote_name(c) for c in columns if c != "history_user_id")
+    refuse = "SELECT RAISE(ABORT, 'history rows are append-only: {} on " + table + "')"
+    no_update, no_delete = _sqlite_trigger_names(table)
+    triggers = {
+        no_update: f"CREATE TRIGGER {no_update} BEFORE UPDATE OF {others} ON {quoted} "
+        f"BEGIN {refuse.format('UPDATE')}; END",
+        no_delete: f"CREATE TRIGGER {no_delete} BEFORE DELETE ON {quoted} "
+        f"BEGIN {refuse.format('DELETE')}; END",
+    }
+    if "history_user_id" in columns:
+        name = f"{table}_no_user_change"
+        triggers[name] = (
+            f"CREATE TRIGGER {name} BEFORE UPDATE OF history_user_id ON {quoted} "
+            f"WHEN NEW.history_user_id IS NOT NULL BEGIN {refuse.format('UPDATE')}; END"
+        )
+    return triggers
+
+
+def _sqlite_history_protect(db) -> list[str]:
+    protected = []
+    with db.cursor() as cursor:
+        existing = set(db.introspection.table_names(cursor))
+        cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+        installed = dict(cursor.fetchall())
+        for table in history_tables():
+            if table not in existing:
+                continue
+            # Compared with what is installed, not just looked up by name: a column a migration
+            # added with ALTER TABLE must join the UPDATE trigger's column list.
+            wanted = _sqlite_history_triggers(db, cursor, table)
+            stale = [name for name, sql in wanted.items() if installed.get(name) != sql]
+            for name in stale:
+                cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
+                cursor.execute(wanted[name])
+            if stale:
+                protected.append(table)
+    return protected
+
+
+def _sqlite_history_unprotect(db) -> None:
+    with db.cursor() as cursor:
+        for table in history_tables():
+            for name in (*_sqlite_trigger_names(table), f"{table}_no_user_change"):
+                cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
+
+
 @contextmanager
 def history_rewrite_allowed():
     """Lifts the append-only rule for the current transaction only (SET LOCAL), for the demo
-    reset that deletes the demo's own history. Must be used inside `transaction.atomic`."""
-    if connection.vendor != "postgresql":
+    reset that deletes the demo's own history. Must be used inside `transaction.atomic`.
+    On SQLite the triggers are dropped and put back within the same transaction."""
+    if connection.vendor not in ("postgresql", "sqlite"):
         yield
         return
     if not connection.in_atomic_block:
         raise transaction.TransactionManagementError(
             "history_rewrite_allowed() must run inside transaction.atomic"
         )
+    if connection.vendor == "sqlite":
+        _sqlite_history_unprotect(connection)
+        try:
+            yield
+        finally:
+            # After an error the transaction rolls back, and the drop with it.
+            if not connection.needs_rollback:
+                history_protect(using=connection.alias)
+        return
     with connection.cursor() as cursor:
         cursor.execute("SELECT set_config(%s, 'on', true)", [HISTORY_REWRITE_SETTING])
     try:

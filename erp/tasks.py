@@ -95,6 +95,9 @@ def inbox_process_batch(event_ids: list[int]) -> dict:
     """Apply a batch of inbound events in one transaction (a backlog drains with one task and
     one commit per batch instead of per event). Safe to run twice: only `received` events
     are applied, and rows another worker holds are skipped."""
-    from erp.services.inbox_batch import inbound_events_process_batch
+    from erp.services.inbox_batch import inbound_events_process_batch, inbound_events_retry
 
-    return inbound_events_process_batch(event_ids=event_ids)
+    counts = inbound_events_process_batch(event_ids=event_ids)
+    if counts.get("received"):
+        inbound_events_retry(event_ids=event_ids)
+    return counts

@@ -8,7 +8,7 @@ from drf_spectacular.views import SpectacularAPIView
 from erp import views
 from erp.api import exceptions as exceptions_api
 from erp.security import SwaggerUIView
-from erp.views import exceptions, integrations, integrations_amazon
+from erp.views import exceptions, integrations, integrations_amazon, integrations_threepl
 from finance import api as finance_api
 from inventory import api as inventory_api
 from inventory import urls as inventory_urls
@@ -60,6 +60,11 @@ urlpatterns = [
         "integrations/amazon/returns/",
         integrations_amazon.AmazonReturnsImportView.as_view(),
         name="amazon_returns_import",
+    ),
+    path(
+        "integrations/3pl/returns/",
+        integrations_threepl.ThreePLReturnsImportView.as_view(),
+        name="threepl_returns_import",
     ),
     path(
         "integrations/events/<int:pk>/",

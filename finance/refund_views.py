@@ -82,11 +82,23 @@ def refund_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "retry": refund.state == RefundState.FAILED and user.has_perm(RETRY_PERMISSION),
         "release": refund.state == RefundState.ON_HOLD and user.has_perm(RELEASE_PERMISSION),
     }
+    # An issued refund whose case ended: finance records how the money came back.
+    recovery = (
+        services.refund_recovery_exception(refund_id=refund.pk)
+        if refund.state == RefundState.ISSUED
+        else None
+    )
     history = refund.history.select_related("history_user").order_by("-history_date")[:50]
     return render(
         request,
         "finance/refund_detail.html",
-        {"refund": refund, "actions": actions, "history": history},
+        {
+            "refund": refund,
+            "actions": actions,
+            "history": history,
+            "recovery": recovery,
+            "may_recover": user.has_perm(services.RECOVER_PERMISSION),
+        },
     )
 
 
@@ -124,6 +136,15 @@ def refund_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         "release": (
             lambda: services.refund_hold_release(refund_id=pk, actor=user),
             f"Refund #{pk} released from hold; it waits for approval.",
+        ),
+        "recover": (
+            lambda: services.refund_recovery_record(
+                refund_id=pk,
+                actor=user,
+                note=note,
+                reference=request.POST.get("reference", ""),
+            ),
+            f"Refund #{pk}: recovery recorded and its journal entry reversed.",
         ),
     }
     if action not in run:

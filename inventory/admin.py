@@ -5,6 +5,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from erp.admin_mixins import ReadOnlyAdminMixin
 
+from . import services
 from .models import (
     ChannelAvailability,
     ChannelRule,
@@ -70,18 +71,80 @@ class ChannelAvailabilityAdmin(ReadOnlyAdmin):
     search_fields = ["product__sku"]
 
 
+ADMIN_REASON = "Changed in the admin"
+
+
 @admin.register(ChannelRule)
-class ChannelRuleAdmin(admin.ModelAdmin):
-    list_display = ["channel", "sellable_states"]
+class ChannelRuleAdmin(SimpleHistoryAdmin):
+    """Saves and deletes go through the services, which recompute ATS (and queue its push)."""
+
+    list_display = ["channel", "sellable_states", "sellable_grades"]
     filter_horizontal = ["warehouses"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The service keys a rule by its channel: another channel is another rule.
+        return ["channel"] if obj else []
+
+    def save_model(self, request, obj, form, change):
+        rule = services.channel_rule_save(
+            channel_id=obj.channel_id,
+            sellable_states=obj.sellable_states,
+            sellable_grades=obj.sellable_grades,
+            warehouse_ids=[warehouse.pk for warehouse in form.cleaned_data["warehouses"]],
+            actor=request.user,
+            reason=ADMIN_REASON,
+        )
+        obj.pk = rule.pk
+        obj._state.adding = False
+
+    def save_related(self, request, form, formsets, change):
+        """The service saved the warehouses with the rule."""
+
+    def delete_model(self, request, obj):
+        services.channel_rule_delete(
+            channel_id=obj.channel_id, actor=request.user, reason=ADMIN_REASON
+        )
+
+    def delete_queryset(self, request, queryset):
+        for rule in queryset:
+            self.delete_model(request, rule)
 
 
 @admin.register(SafetyStock)
-class SafetyStockAdmin(admin.ModelAdmin):
+class SafetyStockAdmin(SimpleHistoryAdmin):
+    """Saves and deletes go through the services, which recompute ATS (and queue its push)."""
+
     list_display = ["channel", "product", "qty"]
     list_select_related = ["channel", "product"]
     search_fields = ["product__sku"]
     autocomplete_fields = ["product"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The service keys safety stock by (channel, SKU).
+        return ["channel", "product"] if obj else []
+
+    def save_model(self, request, obj, form, change):
+        safety = services.safety_stock_save(
+            channel_id=obj.channel_id,
+            product_id=obj.product_id,
+            qty=obj.qty,
+            actor=request.user,
+            reason=ADMIN_REASON,
+        )
+        obj.pk = safety.pk
+        obj._state.adding = False
+
+    def delete_model(self, request, obj):
+        services.safety_stock_delete(
+            channel_id=obj.channel_id,
+            product_id=obj.product_id,
+            actor=request.user,
+            reason=ADMIN_REASON,
+        )
+
+    def delete_queryset(self, request, queryset):
+        for safety in queryset:
+            self.delete_model(request, safety)
 
 
 @admin.register(ExternalLocation)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, Sum, Value
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -24,6 +24,7 @@ from .models import (
     StockMovement,
     StockState,
 )
+from .models.channels import default_sellable_grades
 from .models.states import NEVER_SELLABLE_STATES, TERMINAL_STATES
 
 MOVEMENT_RELATED = (
@@ -255,14 +256,16 @@ def stock_matrix(*, product_id: int) -> StockMatrix:
 class ChannelAts:
     """One channel's ATS for a SKU, with the terms that make it up.
 
-    `sellable` is the stock in the states and warehouses the channel's rule sells; `computed`
-    is sellable minus safety stock, floored at 0. `ats` is the figure held (and pushed) for
+    `sellable` is the stock in the states and warehouses the channel's rule sells, less the
+    graded serialized units there of a grade it does not sell; `computed` is sellable minus
+    safety stock, floored at 0. `ats` is the figure held (and pushed) for
     the channel: it equals `computed` unless a rule changed since the last movement.
     """
 
     channel: Channel
     states: list[StockState]
     warehouses: list[Warehouse]
+    grades: list[str]
     sellable: int
     safety_stock: int
     computed: int
@@ -282,7 +285,7 @@ class ChannelAts:
 def channel_ats_list(*, product_id: int) -> list[ChannelAts]:
     """Every active channel's ATS for the SKU, explained by its rule (DESIGN.md: ATS =
     available - reserved - safety stock, restricted by channel rules; a channel without a
-    rule sells available stock from every warehouse). Four queries."""
+    rule sells available stock, as new, from every warehouse). Five queries."""
     channels = (
         Channel.objects.filter(is_active=True)
         .select_related("stock_rule")
@@ -303,6 +306,14 @@ def channel_ats_list(*, product_id: int) -> list[ChannelAts]:
         .order_by()
     ):
         sellable_by[(warehouse_id, state)] += qty
+    graded = list(
+        InventoryUnit.objects.filter(product_id=product_id)
+        .exclude(grade="")
+        .exclude(location=None)
+        .values_list("location__warehouse_id", "state", "grade")
+        .annotate(units=Count("pk"))
+        .order_by()
+    )
     rows = []
     for channel in channels:
         rule = getattr(channel, "stock_rule", None)
@@ -310,10 +321,17 @@ def channel_ats_list(*, product_id: int) -> list[ChannelAts]:
         states = [StockState(s) for s in StockState if s in sold and s not in NEVER_SELLABLE_STATES]
         warehouses = list(rule.warehouses.all()) if rule else []
         warehouse_ids = {w.pk for w in warehouses}
+        grades = rule.sellable_grades if rule else default_sellable_grades()
         sellable = sum(
             qty
             for (warehouse_id, state), qty in sellable_by.items()
             if state in states and (not warehouse_ids or warehouse_id in warehouse_ids)
+        ) - sum(
+            units
+            for warehouse_id, state, grade, units in graded
+            if state in states
+            and (not warehouse_ids or warehouse_id in warehouse_ids)
+            and grade not in grades
         )
         safety_stock = safety.get(channel.pk, 0)
         row = held.get(channel.pk)
@@ -322,6 +340,7 @@ def channel_ats_list(*, product_id: int) -> list[ChannelAts]:
                 channel=channel,
                 states=states,
                 warehouses=warehouses,
+                grades=grades,
                 sellable=sellable,
                 safety_stock=safety_stock,
                 computed=max(0, sellable - safety_stock),

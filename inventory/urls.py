@@ -3,7 +3,7 @@ from erp/urls.py)."""
 
 from django.urls import path
 
-from inventory import api, views, views_reconciliation
+from inventory import api, views, views_reconciliation, views_reconciliation_setup
 
 urlpatterns = [
     path("", views.StockOverviewView.as_view(), name="inventory_overview"),
@@ -38,6 +38,31 @@ urlpatterns = [
         "reconciliation/import/amazon/",
         views_reconciliation.AmazonImportView.as_view(),
         name="reconciliation_amazon_import",
+    ),
+    path(
+        "reconciliation/setup/",
+        views_reconciliation_setup.ReconciliationSetupView.as_view(),
+        name="reconciliation_setup",
+    ),
+    path(
+        "reconciliation/setup/mappings/new/",
+        views_reconciliation_setup.MappingEditView.as_view(),
+        name="reconciliation_mapping_new",
+    ),
+    path(
+        "reconciliation/setup/mappings/<int:pk>/",
+        views_reconciliation_setup.MappingEditView.as_view(),
+        name="reconciliation_mapping_edit",
+    ),
+    path(
+        "reconciliation/setup/tolerances/new/",
+        views_reconciliation_setup.ToleranceEditView.as_view(),
+        name="reconciliation_tolerance_new",
+    ),
+    path(
+        "reconciliation/setup/tolerances/<int:pk>/",
+        views_reconciliation_setup.ToleranceEditView.as_view(),
+        name="reconciliation_tolerance_edit",
     ),
 ]
 

@@ -62,7 +62,7 @@ def _cs(filters: KpiFilters):
 def _warehouse(filters: KpiFilters):
     trend = kpi_trend(filters=filters, metrics=["units_received"])
     forecast_chart, forecast_table = s.forecast_section(filters)
-    quarantine, restock, released = s.quarantine_section(filters)
+    quarantine, restock, released, quarantine_chart = s.quarantine_section(filters)
     blocks = [
         Block(
             "stats",
@@ -75,7 +75,7 @@ def _warehouse(filters: KpiFilters):
                 filters, stages={"transit", "dock_to_receipt", "receipt_to_inspection"}
             ),
         ),
-        Block("table", quarantine),
+        _pair(quarantine_chart, quarantine),
     ]
     return blocks, trend
 
@@ -91,7 +91,7 @@ def _finance(filters: KpiFilters):
         ],
     )
     recovery, recovery_chart = s.recovery_section(filters)
-    pipeline = s.kpis.open_pipeline(filters=filters)
+    pipeline = s.pipeline_read(filters=filters)
     accuracy = s.trend_chart(trend, ["refund_accuracy"], "Refund accuracy", "fin-accuracy")
     accuracy.datasets[0]["values"] = [
         None if v is None else round(v * 100, 1) for v in accuracy.datasets[0]["values"]
@@ -132,7 +132,7 @@ def _operations(filters: KpiFilters):
     trend = kpi_trend(filters=filters, metrics=["exceptions_opened"])
     exceptions, exceptions_chart = s.exceptions_table(filters)
     forecast_chart, forecast_table = s.forecast_section(filters)
-    quarantine, restock, released = s.quarantine_section(filters)
+    _, restock, released, quarantine_chart = s.quarantine_section(filters)
     reconciliation, reconciliation_chart = s.reconciliation_section(filters)
     blocks = [
         _pair(
@@ -143,7 +143,8 @@ def _operations(filters: KpiFilters):
         ),
         Block("table", exceptions),
         Block("table", s.anomaly_table(filters)),
-        _pair(s.cycle_time_table(filters), quarantine),
+        # The aging table is exported from the warehouse dashboard; here it reads as a chart.
+        _pair(s.cycle_time_table(filters), quarantine_chart),
         Block("stats", [restock, released]),
         _pair(forecast_chart, forecast_table),
         Block("table", reconciliation),

@@ -13,7 +13,9 @@ middle of its hour, so a median or p90 is exact to within half an hour.
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Count, F, Func, IntegerField, QuerySet, Sum
 from django.utils import timezone
 
@@ -22,7 +24,7 @@ from returns.models.cases import VOID_STATES
 from .kpis.cases import cases_filtered, lines_filtered
 from .kpis.cycle_time import STAGES, Stage
 from .kpis.filters import KpiFilters
-from .kpis.refunds import refunds_issued
+from .kpis.refunds import RefundAccuracy, refund_accuracy, refunds_issued
 from .kpis.return_rate import shipped_units
 from .kpis.stats import DurationSummary, duration, on_postgresql
 from .models import KpiSnapshot
@@ -47,11 +49,18 @@ def reasons_metric(by: str) -> str:
 
 
 SKU_RATES = "sku_rates"
+REFUND_LATENCY = "refund_latency_hist"
+REFUND_ACCURACY = "refund_accuracy_parts"
 PART_METRICS = [
     *(hist_metric(stage.key) for stage in ALL_STAGES),
     *(reasons_metric(by) for by in REASON_DIMENSIONS),
     SKU_RATES,
+    REFUND_LATENCY,
+    REFUND_ACCURACY,
 ]
+# RefundAccuracy's counts, and its money in cents (a JSON number adds up exactly as an int).
+CENT = Decimal("0.01")
+ACCURACY_COUNTS = ("issued", "accurate", "reversed", "mismatched", "unverified")
 
 
 class HourBucket(Func):
@@ -129,6 +138,26 @@ def sku_parts(filters: KpiFilters) -> dict[str, list[int]]:
     return parts
 
 
+def refund_parts(filters: KpiFilters) -> dict[str, dict]:
+    """`kpis.refunds.refund_latency` as a histogram hours → refunds, and
+    `kpis.refunds.refund_accuracy` as its counts and cents over and under, of the refunds
+    issued in the window: both add up over days."""
+    latency = _histogram(refunds_issued(filters), "proposed_at", "issued_at", filters)
+    accuracy = refund_accuracy(filters=filters)
+    counts = {name: getattr(accuracy, name) for name in ACCURACY_COUNTS}
+    counts["over_cents"] = int(accuracy.over_refunded * 100)
+    counts["under_cents"] = int(accuracy.under_refunded * 100)
+    return {REFUND_LATENCY: latency, REFUND_ACCURACY: counts}
+
+
+def accuracy_from_parts(part: dict) -> RefundAccuracy:
+    return RefundAccuracy(
+        **{name: part.get(name, 0) for name in ACCURACY_COUNTS},
+        over_refunded=(Decimal(part.get("over_cents", 0)) / 100).quantize(CENT),
+        under_refunded=(Decimal(part.get("under_cents", 0)) / 100).quantize(CENT),
+    )
+
+
 def all_parts(filters: KpiFilters, metrics=None) -> dict[str, dict]:
     wanted = set(metrics or PART_METRICS)
     parts = {}
@@ -139,6 +168,8 @@ def all_parts(filters: KpiFilters, metrics=None) -> dict[str, dict]:
             parts[reasons_metric(by)] = reasons_parts(filters, by)
     if SKU_RATES in wanted:
         parts[SKU_RATES] = sku_parts(filters)
+    if wanted & {REFUND_LATENCY, REFUND_ACCURACY}:
+        parts.update(refund_parts(filters))
     return {metric: value for metric, value in parts.items() if metric in wanted}
 
 
@@ -163,13 +194,16 @@ def snapshot_dimension(filters: KpiFilters) -> str | None:
 
 
 def add_parts(into: dict, more: dict) -> None:
+    """Add one day's parts into the window's: numbers add, lists add element by element (a
+    hot loop: a month of per-SKU parts is tens of thousands of keys)."""
     for key, value in more.items():
-        if isinstance(value, list):
-            have = into.setdefault(key, [0] * len(value))
-            for n, part in enumerate(value):
-                have[n] += part
+        have = into.get(key)
+        if have is None:
+            into[key] = list(value) if type(value) is list else value
+        elif type(value) is list:
+            into[key] = [a + b for a, b in zip(have, value, strict=True)]
         else:
-            into[key] = into.get(key, 0) + value
+            into[key] = have + value
 
 
 @dataclass
@@ -194,11 +228,17 @@ def window_parts(*, filters: KpiFilters, metrics: list[str], today: date | None 
             day__lte=min(filters.end, today - timedelta(days=1)),
             dimension=dimension,
             metric__in=metrics,
-        ).values_list("day", "metric", "breakdown", "computed_at")
-        for day, metric, breakdown, at in rows:
-            add_parts(merged[metric], breakdown or {})
+        )
+        summed_in_sql = on_postgresql()
+        fields = ("day", "metric", "computed_at") + (() if summed_in_sql else ("breakdown",))
+        for day, metric, at, *breakdown in rows.values_list(*fields):
+            if not summed_in_sql:
+                add_parts(merged[metric], breakdown[0] or {})
             stored[day].add(metric)
             computed = max(computed, at) if computed else at
+        if summed_in_sql and stored:
+            for metric, parts in _stored_sums(rows).items():
+                merged[metric] = parts
     missing = [day for day in filters.days if stored.get(day) != set(metrics)]
     for run in _runs(missing):
         live = KpiFilters(
@@ -215,6 +255,31 @@ def window_parts(*, filters: KpiFilters, metrics: list[str], today: date | None 
         for metric, value in all_parts(live, metrics).items():
             add_parts(merged[metric], value)
     return WindowParts(merged, len(stored), missing, computed)
+
+
+# The stored parts of the selected snapshot rows added up by PostgreSQL: a month of per-SKU
+# parts is tens of thousands of keys, which Python adds ten times slower. Parts are numbers or
+# lists of two numbers (reasons: lines and units; SKUs: shipped and returned).
+STORED_SUMS_SQL = """
+SELECT s.metric, e.key, jsonb_typeof(e.value) = 'array',
+    SUM(CASE WHEN jsonb_typeof(e.value) = 'number' THEN (e.value #>> '{}')::bigint END),
+    SUM((e.value ->> 0)::bigint), SUM((e.value ->> 1)::bigint)
+FROM (%s) s CROSS JOIN LATERAL jsonb_each(s.breakdown) e
+GROUP BY 1, 2, 3
+"""
+
+
+def _stored_sums(rows: QuerySet) -> dict[str, dict]:
+    """metric → its parts summed over `rows` (KpiSnapshot rows); one query."""
+    inner, params = (
+        rows.filter(breakdown__isnull=False).values("metric", "breakdown").query.sql_with_params()
+    )
+    sums: dict[str, dict] = defaultdict(dict)
+    with connection.cursor() as cursor:
+        cursor.execute(STORED_SUMS_SQL % inner, params)
+        for metric, key, is_list, number, first, second in cursor.fetchall():
+            sums[metric][key] = [int(first), int(second)] if is_list else int(number)
+    return sums
 
 
 def _runs(days: list[date]) -> list[list[date]]:

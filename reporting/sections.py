@@ -13,8 +13,20 @@ from returns.models import ReturnState
 from . import kpis
 from .anomaly import Thresholds
 from .kpis import KpiFilters
-from .parts import ALL_STAGES, SKU_RATES, hist_metric, reasons_metric, stage_summaries, window_parts
-from .snapshots import METRICS, Trend, forecast_read
+from .parts import (
+    ALL_STAGES,
+    INSPECTION_TO_REFUND,
+    REFUND_ACCURACY,
+    REFUND_LATENCY,
+    SKU_RATES,
+    accuracy_from_parts,
+    hist_metric,
+    hist_summary,
+    reasons_metric,
+    stage_summaries,
+    window_parts,
+)
+from .snapshots import METRICS, Pipeline, Trend, forecast_read, pipeline_read
 from .tables import Cell, Chart, Column, Stat, Table
 
 GROUP_LABELS = dict(ReasonCode.Group.choices)
@@ -53,8 +65,13 @@ def cycle_time_table(filters: KpiFilters, stages=None) -> Table:
             Column("p90 (h)", True),
         ],
         rows,
-        note="Cases whose stage ended in the window (inspection to refund: refunds issued in "
-        "it); to the hour, from the daily snapshots.",
+        note="Cases whose stage ended in the window"
+        + (
+            " (inspection to refund: refunds issued in it)"
+            if hist_metric(INSPECTION_TO_REFUND.key) in metrics
+            else ""
+        )
+        + "; to the hour, from the daily snapshots.",
     )
 
 
@@ -261,7 +278,7 @@ def exceptions_table(filters: KpiFilters) -> tuple[Table, Chart]:
     return table, chart
 
 
-def quarantine_section(filters: KpiFilters) -> tuple[Table, Stat, Stat]:
+def quarantine_section(filters: KpiFilters) -> tuple[Table, Stat, Stat, Chart]:
     aging = kpis.quarantine_aging(filters=filters)
     restock = kpis.restock_latency(filters=filters)
     table = Table(
@@ -270,6 +287,15 @@ def quarantine_section(filters: KpiFilters) -> tuple[Table, Stat, Stat]:
         [Column("Time in quarantine"), Column("Units", True)],
         [[Cell(bucket.label), Cell(bucket.units)] for bucket in aging.buckets],
         note=f"{aging.on_hand} units in quarantine now.",
+    )
+    chart = Chart(
+        "quarantine-chart",
+        "Units in quarantine by time there",
+        [bucket.label for bucket in aging.buckets] if aging.on_hand else [],
+        [{"label": "Units", "values": [bucket.units for bucket in aging.buckets]}],
+        note="Now",
+        description="Bar chart of the units in quarantine now, by how long they have been there",
+        empty="No units in quarantine.",
     )
     restock_stat = Stat(
         "Restock latency, median",
@@ -284,23 +310,29 @@ def quarantine_section(filters: KpiFilters) -> tuple[Table, Stat, Stat]:
         "—" if released.median is None else f"{released.median_hours:.1f} h",
         hint=f"median of {released.count} units" if released.count else "None released",
     )
-    return table, restock_stat, release_stat
+    return table, restock_stat, release_stat, chart
 
 
-def pipeline_stats(filters: KpiFilters, states, pipeline=None) -> list[Stat]:
-    """`pipeline`: kpis.open_pipeline's rows when the dashboard read them already."""
-    pipeline = kpis.open_pipeline(filters=filters) if pipeline is None else pipeline
-    counts = {row.state: row for row in pipeline}
+def pipeline_stats(filters: KpiFilters, states, pipeline: Pipeline | None = None) -> list[Stat]:
+    """`pipeline`: the dashboard's pipeline_read when it read it already."""
+    pipeline = pipeline_read(filters=filters) if pipeline is None else pipeline
+    counts = {row.state: row for row in pipeline.rows}
+    as_of = f"Open now, counted {pipeline.as_of:%H:%M} UTC"
     return [
-        Stat(counts[state].label, str(counts[state].cases), href=cases_link(filters, state=state))
+        Stat(
+            counts[state].label,
+            f"{counts[state].cases:,}",
+            href=cases_link(filters, state=state),
+            hint=as_of,
+        )
         for state in states
     ]
 
 
-def value_table(filters: KpiFilters, pipeline=None) -> Table:
+def value_table(filters: KpiFilters, pipeline: Pipeline | None = None) -> Table:
     rows = []
-    pipeline = kpis.open_pipeline(filters=filters) if pipeline is None else pipeline
-    for row in pipeline:
+    pipeline = pipeline_read(filters=filters) if pipeline is None else pipeline
+    for row in pipeline.rows:
         for currency, value in sorted(row.value_by_currency.items()):
             rows.append(
                 [
@@ -315,7 +347,8 @@ def value_table(filters: KpiFilters, pipeline=None) -> Table:
         "Open returns by state and value",
         [Column("State"), Column("Currency"), Column("Cases", True), Column("Value", True)],
         rows,
-        note="Quantity × unit price of the open cases' lines, per currency (never summed across).",
+        note="Quantity × unit price of the open cases' lines, per currency (never summed "
+        f"across); counted {pipeline.as_of:%d %b, %H:%M} UTC.",
     )
 
 
@@ -422,7 +455,7 @@ def forecast_section(filters: KpiFilters) -> tuple[Chart, Table]:
         [
             Column("Warehouse"),
             Column("Known cases", True),
-            Column("Not yet requested", True),
+            Column("Expected new", True),
             Column("Total", True),
         ],
         [
@@ -436,8 +469,8 @@ def forecast_section(filters: KpiFilters) -> tuple[Chart, Table]:
         ]
         if made
         else [],
-        note="Expected units over the next 14 days: cases in transit or authorized, plus recent "
-        "shipments × the warehouse's return rate.",
+        note="Expected units over the next 14 days: known cases (in transit or authorized), "
+        "and expected new returns (recent shipments × the warehouse's return rate).",
         empty="The forecast is made by the hourly snapshot job; it has not run yet.",
     )
     return chart, table
@@ -455,10 +488,11 @@ def _pct(rate: float | None) -> str:
 
 
 def refund_stats(filters: KpiFilters) -> list[Stat]:
-    """Refund latency and accuracy over the window (kpis.refunds), computed live: the refunds
-    issued in a window are few next to the cases."""
-    latency = kpis.refunds.refund_latency(filters=filters)
-    accuracy = kpis.refunds.refund_accuracy(filters=filters)
+    """Refund latency and accuracy over the window (kpis.refunds), from the daily snapshots'
+    parts (reporting.parts): latency to the hour, today's refunds computed live."""
+    parts = window_parts(filters=filters, metrics=[REFUND_LATENCY, REFUND_ACCURACY]).parts
+    latency = hist_summary(parts[REFUND_LATENCY])
+    accuracy = accuracy_from_parts(parts[REFUND_ACCURACY])
     return [
         Stat(
             "Refund latency, median",

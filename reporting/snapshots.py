@@ -9,15 +9,18 @@ from django.db.models import Count, Max, Sum
 from django.utils import timezone
 
 from erp.models import Category, Channel, ExceptionCase, Warehouse
+from returns.models import ReturnState
 from returns.models.cases import VOID_STATES
 
 from .forecast import HORIZON_DAYS, inbound_forecast
 from .kpis import KpiFilters, restock_latency, return_cycle_times
 from .kpis.cases import cases_filtered, lines_filtered
-from .kpis.refunds import refund_accuracy, refund_latency
+from .kpis.queues import OPEN_STATES, StateCount, open_pipeline
+from .kpis.refunds import refund_latency
 from .kpis.return_rate import returned_units, shipped_units
 from .models import KpiSnapshot
-from .parts import all_parts
+from .parts import REFUND_ACCURACY, accuracy_from_parts, all_parts, snapshot_dimension
+from .staleness import stale_days
 
 # metric → how a chart names it. Cycle times are stored per stage as
 # cycle_<stage>_median_hours and cycle_<stage>_p90_hours.
@@ -43,8 +46,9 @@ def _hours(delta: timedelta | None) -> Decimal | None:
     )
 
 
-def _values_for(filters: KpiFilters, *, with_exceptions: bool) -> dict[str, tuple]:
-    """metric → (value, count) for the one-day window in `filters`."""
+def _values_for(filters: KpiFilters, parts: dict, *, with_exceptions: bool) -> dict[str, tuple]:
+    """metric → (value, count) for the one-day window in `filters`; `parts` are the same
+    window's (reporting.parts), so refund accuracy is not computed twice."""
     values: dict[str, tuple] = {}
     for stage in return_cycle_times(filters=filters):
         summary = stage.summary
@@ -73,7 +77,7 @@ def _values_for(filters: KpiFilters, *, with_exceptions: bool) -> dict[str, tupl
     latency = refund_latency(filters=filters)
     values["refunds_issued"] = (Decimal(latency.count), latency.count)
     values["refund_latency_median_hours"] = (_hours(latency.median), latency.count)
-    accuracy = refund_accuracy(filters=filters)
+    accuracy = accuracy_from_parts(parts[REFUND_ACCURACY])
     values["refund_accuracy"] = (
         None if accuracy.rate is None else Decimal(str(round(accuracy.rate, 4))),
         accuracy.checked,
@@ -89,6 +93,19 @@ def _values_for(filters: KpiFilters, *, with_exceptions: bool) -> dict[str, tupl
     return values
 
 
+def snapshot_dimensions(day: date) -> dict[str, KpiFilters]:
+    """Everything, each active channel, each active warehouse and each category: the
+    dimensions snapshots are stored for, with `day`'s one-day filters."""
+    dimensions = {"": KpiFilters(start=day, end=day)}
+    for pk in Channel.objects.filter(is_active=True).values_list("pk", flat=True):
+        dimensions[f"channel:{pk}"] = KpiFilters(start=day, end=day, channel_id=pk)
+    for pk in Warehouse.objects.filter(is_active=True).values_list("pk", flat=True):
+        dimensions[f"warehouse:{pk}"] = KpiFilters(start=day, end=day, warehouse_id=pk)
+    for pk in Category.objects.values_list("pk", flat=True):
+        dimensions[f"category:{pk}"] = KpiFilters(start=day, end=day, category_id=pk)
+    return dimensions
+
+
 @transaction.atomic
 def kpi_snapshot_build(*, day: date) -> int:
     """Compute `day`'s KPIs for everything, each active channel, each active warehouse and
@@ -98,19 +115,16 @@ def kpi_snapshot_build(*, day: date) -> int:
     rebuild is idempotent) with computed_at = now; returns how many rows it wrote.
     """
     now = timezone.now()
-    dimensions = {"": KpiFilters(start=day, end=day)}
-    for pk in Channel.objects.filter(is_active=True).values_list("pk", flat=True):
-        dimensions[f"channel:{pk}"] = KpiFilters(start=day, end=day, channel_id=pk)
-    for pk in Warehouse.objects.filter(is_active=True).values_list("pk", flat=True):
-        dimensions[f"warehouse:{pk}"] = KpiFilters(start=day, end=day, warehouse_id=pk)
-    for pk in Category.objects.values_list("pk", flat=True):
-        dimensions[f"category:{pk}"] = KpiFilters(start=day, end=day, category_id=pk)
+    dimensions = snapshot_dimensions(day)
+    parts = {dimension: all_parts(filters) for dimension, filters in dimensions.items()}
     rows = [
         KpiSnapshot(
             day=day, metric=metric, dimension=dimension, value=value, count=count, computed_at=now
         )
         for dimension, filters in dimensions.items()
-        for metric, (value, count) in _values_for(filters, with_exceptions=not dimension).items()
+        for metric, (value, count) in _values_for(
+            filters, parts[dimension], with_exceptions=not dimension
+        ).items()
     ]
     rows += [
         KpiSnapshot(
@@ -121,8 +135,8 @@ def kpi_snapshot_build(*, day: date) -> int:
             count=len(breakdown),
             computed_at=now,
         )
-        for dimension, filters in dimensions.items()
-        for metric, breakdown in all_parts(filters).items()
+        for dimension, by_metric in parts.items()
+        for metric, breakdown in by_metric.items()
     ]
     KpiSnapshot.objects.bulk_create(
         rows,
@@ -148,6 +162,39 @@ def kpi_snapshots_backfill(*, through: date, days: int = 60) -> list[date]:
     for day in sorted(built):
         kpi_snapshot_build(day=day)
     return sorted(built)
+
+
+REFRESHED = "snapshots_refreshed"
+# Changes are looked for from this long before the last refresh started: a transaction that
+# wrote its history row just before and committed just after is still seen.
+REFRESH_OVERLAP = timedelta(minutes=10)
+
+
+def kpi_snapshots_refresh(
+    *, today: date, days: int = 60, overlap: timedelta = REFRESH_OVERLAP
+) -> list[date]:
+    """The hourly job: rebuild the stored days that rows changed since the last refresh made
+    stale (reporting.staleness), then `kpi_snapshots_backfill` of the `days` through today;
+    returns the days built. The refresh's start is stored (a KpiSnapshot row, metric
+    "snapshots_refreshed") only once every day is built, so a run that fails is looked at
+    again in full next time.
+    """
+    started = timezone.now()
+    last = KpiSnapshot.objects.filter(metric=REFRESHED).aggregate(at=Max("computed_at"))["at"]
+    stale: set[date] = set()
+    if last is not None:
+        stale = stale_days(since=last - overlap, before=today - timedelta(days=1))
+        stored = KpiSnapshot.objects.filter(
+            day__in=stale, dimension="", metric="cases_requested"
+        ).values_list("day", flat=True)
+        stale = set(stored)
+    for day in sorted(stale):
+        kpi_snapshot_build(day=day)
+    built = kpi_snapshots_backfill(through=today, days=days)
+    KpiSnapshot.objects.update_or_create(
+        day=today, metric=REFRESHED, dimension="", defaults={"computed_at": started}
+    )
+    return sorted(stale | set(built))
 
 
 @dataclass(frozen=True)
@@ -253,3 +300,75 @@ def forecast_read(*, today: date, warehouse_id: int | None = None) -> StoredFore
         (known if metric == FORECAST_KNOWN else fresh)[index[day]] = float(value or 0)
         computed = max(computed, at) if computed else at
     return StoredForecast(days=days, warehouses=series, computed_at=computed)
+
+
+PIPELINE = "open_pipeline"
+# An older stored pipeline is not shown: the page counts live instead (the job has stopped).
+PIPELINE_MAX_AGE = timedelta(hours=1)
+
+
+@transaction.atomic
+def pipeline_snapshot_build() -> int:
+    """Store the open-returns pipeline as of now (kpis.open_pipeline: open cases per state and
+    their value per currency) for every snapshot dimension: counting it reads every open case
+    and its lines, too slow for a page once there are tens of thousands.
+
+    Effects: upserts one KpiSnapshot row per dimension, metric "open_pipeline", on today's
+    date, breakdown state → [cases, {currency: value}], computed_at = now. Returns the rows.
+    """
+    now = timezone.now()
+    rows = [
+        KpiSnapshot(
+            day=now.date(),
+            metric=PIPELINE,
+            dimension=dimension,
+            breakdown={
+                row.state: [row.cases, {cur: str(v) for cur, v in row.value_by_currency.items()}]
+                for row in open_pipeline(filters=filters)
+            },
+            computed_at=now,
+        )
+        for dimension, filters in snapshot_dimensions(now.date()).items()
+    ]
+    KpiSnapshot.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["day", "metric", "dimension"],
+        update_fields=["breakdown", "computed_at"],
+    )
+    return len(rows)
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    rows: list[StateCount]
+    as_of: datetime  # when it was counted: the snapshot's build, or now when counted live
+
+
+def pipeline_read(*, filters: KpiFilters, now: datetime | None = None) -> Pipeline:
+    """The open pipeline for the filters' dimension as the snapshot job last stored it, when
+    that was within PIPELINE_MAX_AGE; else counted live (kpis.open_pipeline). One query, plus
+    one when counted live."""
+    now = now or timezone.now()
+    dimension = snapshot_dimension(filters)
+    stored = None
+    if dimension is not None:
+        stored = (
+            KpiSnapshot.objects.filter(
+                metric=PIPELINE, dimension=dimension, computed_at__gte=now - PIPELINE_MAX_AGE
+            )
+            .order_by("-day")
+            .values_list("breakdown", "computed_at")
+            .first()
+        )
+    if stored is None:
+        return Pipeline(open_pipeline(filters=filters), now)
+    breakdown, at = stored
+    labels = dict(ReturnState.choices)
+    rows = []
+    for state in OPEN_STATES:
+        cases, values = breakdown.get(state, [0, {}])
+        rows.append(
+            StateCount(state, labels[state], cases, {cur: Decimal(v) for cur, v in values.items()})
+        )
+    return Pipeline(rows, at)

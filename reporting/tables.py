@@ -50,6 +50,7 @@ class Chart:
     kind: str = "bar"
     note: str = ""
     description: str = ""
+    empty: str = "Nothing to chart in this window."
 
     @property
     def data_id(self) -> str:

@@ -14,10 +14,17 @@ class ReturnsConfig(AppConfig):
 
         outbox_sender_register(topic=TOPIC, sender=customer_message_send)
 
-        # Carrier milestones and Shopify's returns lifecycle reach cases through the inbox.
+        # Carrier milestones, Shopify's returns lifecycle and 3PL returns reports reach cases
+        # through the inbox.
         from returns.channel_events import amazon_handlers_register, shopify_handlers_register
         from returns.handlers import carrier_handlers_register
+        from returns.threepl_reports import threepl_handlers_register
 
         carrier_handlers_register()
+        threepl_handlers_register()
+        # A resolved fraud review moves its held case on (authorized or rejected).
+        from returns.fraud_review import fraud_review_handler_register
+
+        fraud_review_handler_register()
         shopify_handlers_register()
         amazon_handlers_register()

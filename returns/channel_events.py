@@ -16,6 +16,9 @@ Decisions taken here (README of the behaviour):
   retried by the inbox with backoff until the request has been applied.
 """
 
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
@@ -28,8 +31,10 @@ from django_fsm import TransitionNotAllowed
 from erp.adapters.amazon import CustomerReturnRow
 from erp.adapters.base import body_digest
 from erp.adapters.shopify import (
+    DISPOSE_TOPIC,
     RETURN_UPDATE_TOPIC,
     REVERSE_DELIVERY_TOPIC,
+    ShopifyDisposal,
     ShopifyRefund,
     ShopifyReturn,
     ShopifyReturnUpdate,
@@ -412,15 +417,28 @@ def shopify_refund_record(*, event: InboundEvent, message: ShopifyRefund) -> Non
     parks the event (channel_dispute exception) when the order is unknown; a refund on an
     order with no return case (an order edit or cancellation) changes nothing. Records the
     refund once (per Shopify refund id) on the case's timeline with its successful refund
-    transactions' total and its lines.
+    transactions' total and its lines. In a batch, the lookups come from
+    `shopify_refunds_prepare` (one query each for the whole batch).
     """
-    channel = _channel(event)
+    known = _refund_batch.get()
+    channel = known.channels.get(event.account) if known else None
+    channel = channel or _channel(event)
     case = None
     if message.return_id:
-        link = ChannelReturn.objects.filter(channel=channel, external_id=message.return_id)
-        case = link.values_list("case", flat=True).first()
+        if known:
+            case = known.linked.get((channel.pk, message.return_id))
+        else:
+            link = ChannelReturn.objects.filter(channel=channel, external_id=message.return_id)
+            case = link.values_list("case", flat=True).first()
     if case is None:
-        order = SalesOrder.objects.filter(channel=channel, number=message.order_id).first()
+        if known:
+            order = known.orders.get((channel.pk, message.order_id))
+        else:
+            order = (
+                SalesOrder.objects.filter(channel=channel, number=message.order_id)
+                .values_list("pk", flat=True)
+                .first()
+            )
         if order is None:
             raise InboundEventParked(
                 f"Shopify refund {message.refund_id} is for order {message.order_id}, unknown "
@@ -428,13 +446,16 @@ def shopify_refund_record(*, event: InboundEvent, message: ShopifyRefund) -> Non
                 kind=ExceptionKind.CHANNEL_DISPUTE,
                 subject_label=f"{channel.code} refund {message.refund_id}",
             )
-        case = (
-            ReturnCase.objects.filter(order=order)
-            .exclude(state__in=VOID_STATES)
-            .order_by("-requested_at", "-pk")
-            .values_list("pk", flat=True)
-            .first()
-        )
+        if known:
+            case = known.live_cases.get(order)
+        else:
+            case = (
+                ReturnCase.objects.filter(order_id=order)
+                .exclude(state__in=VOID_STATES)
+                .order_by("-requested_at", "-pk")
+                .values_list("pk", flat=True)
+                .first()
+            )
         if case is None:
             return
     case = ReturnCase.objects.select_for_update(of=("self",)).get(pk=case)
@@ -468,6 +489,53 @@ def shopify_refund_record(*, event: InboundEvent, message: ShopifyRefund) -> Non
     )
 
 
+@dataclass(frozen=True)
+class _RefundLookups:
+    """What a batch of refunds/create events look up, each read once for the batch."""
+
+    channels: dict[str, Channel]
+    linked: dict[tuple[int, str], int]  # (channel, Shopify return id) → case
+    orders: dict[tuple[int, str], int]  # (channel, order number) → order
+    live_cases: dict[int, int]  # order → its newest live case
+
+
+_refund_batch: ContextVar[_RefundLookups | None] = ContextVar("refund_batch", default=None)
+
+
+@contextmanager
+def shopify_refunds_prepare(pairs: list[tuple[InboundEvent, ShopifyRefund]]):
+    """Inside: `shopify_refund_record` reads channels, return links, orders and live cases for
+    these events from four queries instead of up to four per event."""
+    channels = Channel.objects.in_bulk({event.account for event, _ in pairs}, field_name="code")
+    ids = [channel.pk for channel in channels.values()]
+    return_ids = {message.return_id for _, message in pairs if message.return_id}
+    linked = {
+        (channel_id, external_id): case_id
+        for channel_id, external_id, case_id in ChannelReturn.objects.filter(
+            channel_id__in=ids, external_id__in=return_ids
+        ).values_list("channel_id", "external_id", "case_id")
+    }
+    orders = {
+        (channel_id, number): pk
+        for channel_id, number, pk in SalesOrder.objects.filter(
+            channel_id__in=ids, number__in={message.order_id for _, message in pairs}
+        ).values_list("channel_id", "number", "pk")
+    }
+    live_cases: dict[int, int] = {}
+    for order_id, case_id in (
+        ReturnCase.objects.filter(order_id__in=set(orders.values()))
+        .exclude(state__in=VOID_STATES)
+        .order_by("order_id", "-requested_at", "-pk")
+        .values_list("order_id", "pk")
+    ):
+        live_cases.setdefault(order_id, case_id)
+    token = _refund_batch.set(_RefundLookups(channels, linked, orders, live_cases))
+    try:
+        yield
+    finally:
+        _refund_batch.reset(token)
+
+
 def shopify_return_label_record(*, event: InboundEvent, message: ShopifyReverseDelivery) -> None:
     """Record the return label Shopify attached, so carrier events find the case by it.
 
@@ -485,6 +553,42 @@ def shopify_return_label_record(*, event: InboundEvent, message: ShopifyReverseD
         carrier=message.carrier,
         tracking_number=message.tracking_number,
         data={"reverse_delivery_id": message.delivery_id},
+    )
+
+
+# Shopify's reverse-fulfillment disposition types (disposition_canonical_map.tsv, shopify_rfo).
+RFO_CANONICAL = {
+    "RESTOCKED": "SELLABLE",
+    "NOT_RESTOCKED": "UNSELLABLE",
+    "PROCESSING_REQUIRED": "PENDING_INSPECTION",
+    "MISSING": "MISSING",
+}
+
+
+def shopify_disposal_park(*, event: InboundEvent, message: ShopifyDisposal) -> None:
+    """reverse_fulfillment_orders/dispose cannot be applied: park it with why.
+
+    The payload names only the reverse fulfillment order and its line items (FORMATS.md §1).
+    Nothing Shopify sends us by webhook links those to a return, an order or a line item: the
+    returns/* payloads carry return line items and fulfillment line items, never the reverse
+    fulfillment order the return created; that link exists only behind the Admin GraphQL API
+    (ReverseFulfillmentOrder.lineItems.fulfillmentLineItem), which this back office does not
+    call. So the event parks with a channel_dispute exception that lists each disposition
+    through the canonical map, for a person to check against the case; our own warehouse's
+    disposition governs our stock either way.
+    """
+    listed = "; ".join(
+        f"line item {d.rfo_line_item_id}: {d.quantity} × {d.type} "
+        f"({RFO_CANONICAL.get(d.type, 'UNKNOWN')})"
+        for d in message.dispositions
+    )
+    raise InboundEventParked(
+        f"Shopify disposed of reverse fulfillment order {message.reverse_fulfillment_order_id} "
+        f"({listed or 'no dispositions'}), and no webhook links a reverse fulfillment order to "
+        "a return or order line here: find the case in Shopify admin, check its units were "
+        "dispositioned at our warehouse, then dismiss this.",
+        kind=ExceptionKind.CHANNEL_DISPUTE,
+        subject_label=f"{event.account} RFO {message.reverse_fulfillment_order_id}",
     )
 
 
@@ -663,13 +767,18 @@ def shopify_handlers_register() -> None:
     """Effects: none on the database; Shopify returns, refunds and labels apply to cases."""
     from erp.adapters.shopify import RETURN_TOPICS
     from erp.services.inbox import inbox_handler_register
+    from erp.services.inbox_batch import inbox_batch_preparer_register
 
     for topic in sorted(RETURN_TOPICS):
         inbox_handler_register(source=SOURCE, topic=topic, handler=shopify_return_apply)
     inbox_handler_register(source=SOURCE, topic="refunds/create", handler=shopify_refund_record)
+    inbox_batch_preparer_register(
+        source=SOURCE, topic="refunds/create", preparer=shopify_refunds_prepare
+    )
     inbox_handler_register(
         source=SOURCE, topic=RETURN_UPDATE_TOPIC, handler=shopify_return_update_apply
     )
     inbox_handler_register(
         source=SOURCE, topic=REVERSE_DELIVERY_TOPIC, handler=shopify_return_label_record
     )
+    inbox_handler_register(source=SOURCE, topic=DISPOSE_TOPIC, handler=shopify_disposal_park)

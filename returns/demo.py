@@ -28,7 +28,7 @@ from erp.models import (
     ReasonCodeMapping,
     SalesOrder,
 )
-from erp.models.exceptions import ExceptionKind, SubjectType
+from erp.models.exceptions import ExceptionKind, ResolutionOutcome, SubjectType
 from erp.services import exception_dismiss, exception_open, exception_resolve
 
 from . import services
@@ -217,19 +217,32 @@ def _move_along(rng, case: ReturnCase, requested: datetime, as_of: datetime, act
                 subject_type=SubjectType.RETURN_CASE,
                 subject_id=str(case.pk),
             )
-            close_review = exception_resolve if outcome == "reject" else exception_dismiss
-            why = (
-                "Claim does not match the carrier's delivery photos."
-                if outcome == "reject"
-                else "Long-standing customer; the item was opened by the courier."
-            )
-            steps.append(
-                (
-                    "review",
-                    lambda: close_review(exception_id=review.pk, actor=actors.ops, reason=why),
+            # A confirmed review rejects the case itself (returns.fraud_review); a false alarm
+            # is dismissed and the agent authorizes.
+            if outcome == "reject":
+                steps.append(
+                    (
+                        "reject",
+                        lambda: exception_resolve(
+                            exception_id=review.pk,
+                            actor=actors.ops,
+                            reason="Claim does not match the carrier's delivery photos.",
+                            outcome=ResolutionOutcome.CONFIRMED,
+                        ),
+                    )
                 )
-            )
-        if outcome == "reject":
+            else:
+                steps.append(
+                    (
+                        "review",
+                        lambda: exception_dismiss(
+                            exception_id=review.pk,
+                            actor=actors.ops,
+                            reason="Long-standing customer; the item was opened by the courier.",
+                        ),
+                    )
+                )
+        if outcome == "reject" and case.risk_level != "high":
             steps.append(
                 (
                     "reject",
@@ -240,7 +253,7 @@ def _move_along(rng, case: ReturnCase, requested: datetime, as_of: datetime, act
                     ),
                 )
             )
-        else:
+        elif outcome != "reject":
             steps.append(
                 (
                     "authorize",

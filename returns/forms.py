@@ -1,11 +1,14 @@
 """Forms of the customer-service screens: they parse input into what a service takes."""
 
+import uuid
+
 from django import forms
 
-from erp.models import OrderLine, ReasonCode
+from erp.models import Category, Channel, OrderLine, ReasonCode
 from erp.validators import validate_image_upload
 
-from .models import ClaimedCondition, Resolution
+from .models import ClaimedCondition, PolicyRule, Resolution
+from .policy_drafts import RULE_FIELDS
 from .services import LineRequest
 
 
@@ -128,3 +131,82 @@ class PolicyTryForm(forms.Form):
         self.fields["reason_code"].choices = (
             ReasonCode.objects.filter(is_active=True).order_by("label").values_list("code", "label")
         )
+
+
+class ClientTokenMixin(forms.Form):
+    """A token drawn when the form is shown: the service applies one submission per token, so
+    a double click or a browser resubmit changes the draft once."""
+
+    client_token = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial.setdefault("client_token", uuid.uuid4().hex)
+
+
+class PolicyRuleForm(ClientTokenMixin, forms.ModelForm):
+    """Every criterion and outcome of one rule, and why it changes. The model's validation
+    and `returns.policy_drafts` check it; the view passes the cleaned fields to the service."""
+
+    note = forms.CharField(
+        label="Why this change",
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Kept in the draft's edit log and the rule's history.",
+    )
+
+    class Meta:
+        model = PolicyRule
+        fields = list(RULE_FIELDS)
+        labels = {
+            "channel": "Channel",
+            "region": "Region (channel's region code)",
+            "reason_code": "Reason",
+            "min_order_age_days": "Order age from (days)",
+            "max_order_age_days": "Order age up to (days)",
+            "min_item_value": "Item value from",
+            "max_item_value": "Item value up to",
+            "ineligible_reason": "Reason shown to the agent when it denies",
+            "return_window_days": "Return window (days)",
+            "restocking_fee_percent": "Restocking fee (%)",
+        }
+        help_texts = {
+            "priority": "Higher wins.",
+            "ineligible_reason": "Required when the decision is Deny.",
+            "region": "Blank for any region.",
+        }
+
+    CRITERIA = RULE_FIELDS[2:13]
+    OUTCOME = RULE_FIELDS[13:]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["channel"].queryset = Channel.objects.order_by("name")
+        self.fields["category"].queryset = Category.objects.order_by("name")
+        self.fields["reason_code"].queryset = ReasonCode.objects.filter(is_active=True).order_by(
+            "label"
+        )
+        for name in ("channel", "category", "reason_code"):
+            self.fields[name].empty_label = "Any"
+        for name in ("department", "customer_segment", "warranty_status"):
+            self.fields[name].choices = [("", "Any"), *self.fields[name].choices[1:]]
+
+    def _post_clean(self):
+        # The service validates the rule with its rule set; the form only parses.
+        pass
+
+    def rule_fields(self) -> dict:
+        return {name: self.cleaned_data[name] for name in RULE_FIELDS}
+
+    def criteria_fields(self):
+        return [self[name] for name in self.CRITERIA]
+
+    def outcome_fields(self):
+        return [self[name] for name in self.OUTCOME]
+
+
+class PolicyEditForm(ClientTokenMixin):
+    """Delete or move a rule: why, and the token."""
+
+    note = forms.CharField(label="Why", max_length=500)

@@ -22,6 +22,7 @@ from warehouse.models import (
 from .models import (
     CARRIER_KINDS,
     DecisionKind,
+    PolicyEdit,
     PolicyRule,
     PolicyRuleSet,
     RefundTrigger,
@@ -651,6 +652,11 @@ def policy_rule_set_get(*, pk: int) -> PolicyRuleSet:
         "-priority", "id"
     )
     return PolicyRuleSet.objects.prefetch_related(Prefetch("rules", queryset=rules)).get(pk=pk)
+
+
+def policy_edit_list(*, rule_set: PolicyRuleSet, limit: int = 100) -> list[PolicyEdit]:
+    """The draft's edit log, newest first: who changed which rule, when and why."""
+    return list(rule_set.edits.select_related("actor")[:limit])
 
 
 # What a person compares between two decisions of the same line.

@@ -122,13 +122,15 @@ def policy_rule_set_copy(
         raise PermissionDenied("You may not draft return policies.")
     source = PolicyRuleSet.objects.get(pk=rule_set_id)
     last = PolicyRuleSet.objects.select_for_update().order_by("-version").first()
-    draft = PolicyRuleSet.objects.create(
+    draft = PolicyRuleSet(
         version=last.version + 1, name=name or source.name, notes=f"Copied from v{source.version}"
     )
+    why = f"Drafted from v{source.version}"
+    _save(draft, actor=actor, why=why)
     for rule in source.rules.order_by("pk"):
         rule.pk = None
         rule.rule_set = draft
-        rule.save()
+        _save(rule, actor=actor, why=why)
     return draft
 
 
@@ -514,9 +516,13 @@ def _transition(
     actor: AbstractBaseUser | None,
     why: str,
     check: Callable[[ReturnCase], None] | None = None,
+    check_permission: bool = True,
     **kwargs,
 ) -> ReturnCase:
-    """Lock the case, refuse what its state or the actor does not allow, apply `name`, save."""
+    """Lock the case, refuse what its state or the actor does not allow, apply `name`, save.
+
+    `check_permission=False` is for a step whose right was checked elsewhere (the fraud
+    review's resolver): `actor` is then only recorded as who did it."""
     case = (
         ReturnCase.objects.select_related("order", "customer")
         .select_for_update(of=("self",))
@@ -529,7 +535,7 @@ def _transition(
             object=case,
             method=method,
         )
-    if actor is not None and not has_transition_perm(method, actor):
+    if actor is not None and check_permission and not has_transition_perm(method, actor):
         raise PermissionDenied(f"You may not {name} returns.")
     if check:
         check(case)
@@ -558,20 +564,78 @@ def return_case_authorize(*, case_id: int, actor: AbstractBaseUser, note: str = 
     message with the return instructions, and proposes the refund when the policy refunds
     on authorization (returns.refunds).
     """
+    return _authorize(case_id=case_id, actor=actor, why=note.strip() or "Authorized")
+
+
+def _authorize(
+    *, case_id: int, actor: AbstractBaseUser | None, why: str, check_permission: bool = True
+) -> ReturnCase:
     now = timezone.now()
     case = ReturnCase.objects.select_related("order").get(pk=case_id)
     case = _transition(
         case_id=case_id,
         name="authorize",
         actor=actor,
-        why=note.strip() or "Authorized",
+        why=why,
         check=_no_open_fraud_review,
+        check_permission=check_permission,
         ship_by=_ship_by(case, now),
     )
     _exchange_reserve(case, actor=actor)
     _message(case, Template.AUTHORIZED)
     case_refund_evaluate(case_id=case.pk, stage=RefundTrigger.ON_AUTHORIZATION, actor=actor)
     return case
+
+
+def _policy_wants_review(case: ReturnCase) -> bool:
+    """The policy itself held a line for manual review (not only the risk screening)."""
+    return any(
+        line["decision"] == DecisionKind.MANUAL_REVIEW for line in case.decision.get("lines", [])
+    )
+
+
+@transaction.atomic
+def return_case_fraud_review_conclude(
+    *, case_id: int, actor: AbstractBaseUser | None, confirmed: bool, reason: str
+) -> ReturnCase | None:
+    """Move a held case on once its fraud review is resolved (the resolution handler in
+    `returns.fraud_review` calls this; the resolver's `manage_exceptions` is the permission,
+    so `actor` is recorded as who did it, not checked again).
+
+    Effects: locks the case; a case no longer pending review (someone authorized, rejected or
+    cancelled it meanwhile), or one that does not exist (None), is left as it is. Fraud
+    confirmed → rejected with the review's reason, and the "rejected" message queued. Cleared
+    → authorized as the policy decided, with the "authorized" message, the exchange's
+    reservation and an on-authorization refund, as
+    `return_case_authorize`; but when the policy itself asked for a manual review the case
+    stays pending review for a person, with the cleared review in its history.
+    """
+    case = ReturnCase.objects.select_for_update(of=("self",)).filter(pk=case_id).first()
+    if case is None or case.state != ReturnCase.State.PENDING_REVIEW:
+        return case
+    reason = reason.strip()
+    if confirmed:
+        case = _transition(
+            case_id=case_id,
+            name="reject",
+            actor=actor,
+            why=f"Rejected after fraud review: {reason}",
+            check_permission=False,
+            reason=reason,
+        )
+        _message(case, Template.REJECTED)
+        return case
+    if _policy_wants_review(case):
+        _save(
+            case, actor=actor, why=f"Fraud review cleared; the policy still asks a person: {reason}"
+        )
+        return case
+    return _authorize(
+        case_id=case_id,
+        actor=actor,
+        why=f"Authorized after fraud review: {reason}",
+        check_permission=False,
+    )
 
 
 @transaction.atomic

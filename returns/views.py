@@ -1,6 +1,8 @@
 """Customer-service screens: find a return or an order, open a return with the policy's
 decision shown before it is saved, and a case's page with its timeline and actions."""
 
+import uuid
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.contrib.auth.mixins import PermissionRequiredMixin
@@ -231,8 +233,21 @@ class PolicyDetailView(PermissionRequiredMixin, View):
             rule_set = selectors.policy_rule_set_get(pk=pk)
         except PolicyRuleSet.DoesNotExist as error:
             raise Http404("No such rule set") from error
-        context = {"rule_set": rule_set, "rules": list(rule_set.rules.all())}
-        try_form = PolicyTryForm(request.GET or None)
+        rules = list(rule_set.rules.all())
+        editable = rule_set.state == PolicyRuleSet.State.DRAFT and request.user.has_perm(
+            "returns.change_policyrule"
+        )
+        context = {
+            "rule_set": rule_set,
+            "rules": rules,
+            "editable": editable,
+            # (rule, token to move it up, token to move it down): one token per button, so two
+            # different moves from one page both apply, and a double click applies once.
+            "rows": [(rule, uuid.uuid4().hex, uuid.uuid4().hex) for rule in rules],
+            "edits": selectors.policy_edit_list(rule_set=rule_set),
+        }
+        # Bound only when a line was asked for: "simulate" alone shows no form errors.
+        try_form = PolicyTryForm(request.GET if "order_number" in request.GET else None)
         context["try_form"] = try_form
         if try_form.is_valid():
             context["tried"], context["try_error"] = selectors.policy_rule_set_try(

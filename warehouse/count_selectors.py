@@ -304,6 +304,16 @@ def review_lines(*, count: CycleCount) -> list[ReviewLine]:
     ]
 
 
+def held_lines(*, count: CycleCount) -> list[dict]:
+    """The approved lines the ledger could not take (a serial it says was disposed of or is
+    in transit back), each with a serial_mismatch exception to follow up."""
+    return list(
+        CountLine.objects.filter(count=count, status=LineStatus.HELD)
+        .order_by("count_location__location__code", "product__sku", "serial")
+        .values("pk", "product__sku", "serial", "count_location__location__code")
+    )
+
+
 def count_reviewable(*, count: CycleCount) -> bool:
     return count.state == CountState.REVIEW
 

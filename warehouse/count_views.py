@@ -197,6 +197,7 @@ class CountReviewView(PermissionRequiredMixin, View):
             "counted_it": counted_it,
             "reviewable": reviewable,
             "lines": lines,
+            "held": [] if reviewable else selectors.held_lines(count=count),
             "net_value": sum((row.line.variance_value or 0 for row in lines), 0),
             "gross_value": sum((abs(row.line.variance_value or 0) for row in lines), 0),
             "form": form or CountReviewForm(initial={"client_token": _token()}),

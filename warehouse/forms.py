@@ -200,6 +200,8 @@ class DispositionRuleForm(forms.ModelForm):
     note = forms.CharField(
         max_length=200, label="Why (kept in the rule's history)", widget=forms.TextInput
     )
+    # Minted when the form renders: a double submit saves the rule once.
+    client_token = forms.CharField(max_length=64, widget=forms.HiddenInput)
 
     class Meta:
         model = DispositionRule

@@ -92,6 +92,14 @@ def unit_get(*, pk: int) -> ReturnUnit:
     return _units_with_decisions().get(pk=pk)
 
 
+def unit_get_for_inspection(*, pk: int) -> ReturnUnit:
+    """One unit with what its inspection form needs (the checklist goes by its category),
+    without its decisions: an inspected unit has none yet. One query."""
+    return ReturnUnit.objects.select_related(
+        "product", "product__category", "inspection", "location", "receipt__warehouse"
+    ).get(pk=pk)
+
+
 @dataclass(frozen=True)
 class QuarantineRow:
     record: QuarantineRecord

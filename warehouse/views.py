@@ -8,6 +8,7 @@ forms; htmx only swaps the part that changed.
 """
 
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
@@ -213,6 +214,28 @@ def _match_preview(case, codes: list[str]):
     return expected, preview
 
 
+@dataclass(frozen=True)
+class StandIn:
+    """Units of one expected SKU the parcel lacks, and what came instead (a wrong SKU, or an
+    item no product of ours has): the receipt quarantines them as a SKU mismatch."""
+
+    expected: Product
+    scanned: str
+    units: int
+
+
+def _stand_ins(expected: list[ExpectedRow], preview) -> list[StandIn]:
+    products = {row.line.pk: row.line.order_line.product for row in expected}
+    pairs = Counter(
+        (line_id, item.product.sku if item.product else f"an unknown item ({item.code})")
+        for line_id, item in preview.stand_ins
+    )
+    return [
+        StandIn(expected=products[line_id], scanned=scanned, units=units)
+        for (line_id, scanned), units in pairs.items()
+    ]
+
+
 class ReceiveCaseView(PermissionRequiredMixin, View):
     """Step 2: the parcel's case and what it should hold. Each unit is scanned into the list
     (GET: nothing is written until "Receive" posts the whole parcel once)."""
@@ -236,8 +259,10 @@ class ReceiveCaseView(PermissionRequiredMixin, View):
             "expected": expected,
             "scanned": scanned,
             "codes": codes,
-            "flagged": preview.flagged,
+            # Units standing in for missing ones have their own sentence (`stand_ins`).
+            "flagged": preview.flagged - len(preview.stand_ins),
             "missing": preview.missing,
+            "stand_ins": _stand_ins(expected, preview),
             "pending": preview.pending,
             "earlier_parcels": any(row.received_before for row in expected),
             "form": form,
@@ -422,7 +447,10 @@ class UnitInspectView(PermissionRequiredMixin, View):
         return self._render(request, unit, template, form)
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        unit = _unit_or_404(pk)
+        try:
+            unit = warehouse_selectors.unit_get_for_inspection(pk=pk)
+        except ReturnUnit.DoesNotExist as error:
+            raise Http404("No such unit") from error
         template = _checklist_or_none(unit)
         items = template.items if template else []
         form = InspectForm(request.POST, request.FILES, items=items)
@@ -737,12 +765,18 @@ class DispositionRuleEditView(PermissionRequiredMixin, View):
             raise Http404("No such rule") from error
 
     def _render(self, request, rule, form, status=200):
-        context = {"rule": rule, "form": form}
+        context = {
+            "rule": rule,
+            "form": form,
+            "decides_fields": ("name", "priority", "outcome", "is_active"),
+            "criteria_fields": DispositionRule.CRITERIA,
+        }
         return render(request, "warehouse/rule_form.html", context, status=status)
 
     def get(self, request: HttpRequest, pk: int | None = None) -> HttpResponse:
         rule = self._rule(pk)
-        return self._render(request, rule, DispositionRuleForm(instance=rule))
+        form = DispositionRuleForm(instance=rule, initial={"client_token": client_token()})
+        return self._render(request, rule, form)
 
     def post(self, request: HttpRequest, pk: int | None = None) -> HttpResponse:
         rule = self._rule(pk)
@@ -753,6 +787,7 @@ class DispositionRuleEditView(PermissionRequiredMixin, View):
                     rule_id=rule.pk,
                     values=form.values(),
                     note=form.cleaned_data["note"],
+                    client_token=form.cleaned_data["client_token"],
                     actor=request.user,
                 )
             except ValidationError as error:

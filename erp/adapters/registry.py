@@ -3,8 +3,8 @@
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from . import amazon, carriers, shopify, threepl
-from .base import Envelope
+from . import amazon, carriers, shopify, threepl, threepl_returns
+from .base import Envelope, header
 
 Verify = Callable[[bytes, Mapping[str, str], Sequence[str]], bool]
 EnvelopeOf = Callable[[bytes, Mapping[str, str]], Envelope]
@@ -20,6 +20,23 @@ class SourceAdapter:
     # Topics whose payload is the whole current state of `subject_ref`: an older one arriving
     # after a newer one has been applied is superseded instead of applied.
     snapshot_topics: frozenset[str] = frozenset()
+
+
+def _with_returns_reports(envelope: EnvelopeOf, parse: Parse) -> tuple[EnvelopeOf, Parse]:
+    """A 3PL's source also carries the rows of its returns report (uploaded or imported, never
+    pushed): the import marks each row's headers, and the topic says which parser reads it."""
+
+    def envelope_of(body: bytes, headers: Mapping[str, str]) -> Envelope:
+        if header(headers, threepl_returns.REPORT_ROW_HEADER):
+            return threepl_returns.returns_row_envelope(body)
+        return envelope(body, headers)
+
+    def parse_of(topic: str, body: bytes) -> object:
+        if topic == threepl_returns.RETURNS_TOPIC:
+            return threepl_returns.returns_row_parse(topic, body)
+        return parse(topic, body)
+
+    return envelope_of, parse_of
 
 
 ADAPTERS: dict[str, SourceAdapter] = {
@@ -54,21 +71,18 @@ ADAPTERS: dict[str, SourceAdapter] = {
     "shiphero": SourceAdapter(
         "shiphero",
         threepl.shiphero_verify,
-        threepl.shiphero_envelope,
-        threepl.shiphero_parse,
+        *_with_returns_reports(threepl.shiphero_envelope, threepl.shiphero_parse),
     ),
     # Pulled by erp.services.threepl_pull, recorded through the inbox like a webhook.
     "shipbob": SourceAdapter(
         "shipbob",
         threepl.pulled_verify,
-        threepl.shipbob_envelope,
-        threepl.shipbob_pulled_parse,
+        *_with_returns_reports(threepl.shipbob_envelope, threepl.shipbob_pulled_parse),
     ),
     "extensiv": SourceAdapter(
         "extensiv",
         threepl.pulled_verify,
-        threepl.extensiv_envelope,
-        threepl.extensiv_pulled_parse,
+        *_with_returns_reports(threepl.extensiv_envelope, threepl.extensiv_pulled_parse),
     ),
     # Returns report rows, uploaded or pulled (erp.services.amazon_reports), one event each.
     "amazon": SourceAdapter(

@@ -52,6 +52,23 @@ class ExceptionState(models.TextChoices):
     DISMISSED = "dismissed", "Dismissed"
 
 
+class ResolutionOutcome(models.TextChoices):
+    """What a resolution concluded, for the kinds whose subject waits on a verdict: a higher
+    app's resolution handler reads it to move the subject on (e.g. a held return case)."""
+
+    CLEARED = "cleared", "Cleared: the subject goes ahead"
+    CONFIRMED = "confirmed", "Confirmed: the subject is refused"
+
+
+# The kinds resolved with a verdict; any other kind is resolved with a reason alone.
+OUTCOME_KINDS = {
+    ExceptionKind.FRAUD_REVIEW: {
+        ResolutionOutcome.CLEARED: "Cleared: genuine, the return goes ahead",
+        ResolutionOutcome.CONFIRMED: "Fraud confirmed: the return is rejected",
+    },
+}
+
+
 # Still waiting for someone: these hold a subject open and count against the SLA.
 ACTIVE_STATES = (ExceptionState.OPEN, ExceptionState.ASSIGNED, ExceptionState.ESCALATED)
 CLOSED_STATES = (ExceptionState.RESOLVED, ExceptionState.DISMISSED)
@@ -125,6 +142,12 @@ class ExceptionCase(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
         max_length=20, choices=ExceptionState.choices, default=ExceptionState.OPEN, protected=True
     )
     resolution_reason = models.TextField("reason", blank=True)
+    outcome = models.CharField(
+        max_length=20,
+        choices=ResolutionOutcome.choices,
+        blank=True,
+        help_text="The verdict of a resolution, for kinds that need one (OUTCOME_KINDS).",
+    )
     resolved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -205,8 +228,9 @@ class ExceptionCase(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
         target=ExceptionState.RESOLVED,
         permission=MANAGE_PERMISSION,
     )
-    def resolve(self, *, by, at, reason: str) -> None:
+    def resolve(self, *, by, at, reason: str, outcome: str = "") -> None:
         self.resolution_reason = reason
+        self.outcome = outcome
         self.resolved_by = by
         self.resolved_at = at
 

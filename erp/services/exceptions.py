@@ -23,6 +23,7 @@ from erp.models import ExceptionCase, ExceptionNote, Product, SalesOrder
 from erp.models.exceptions import (
     ACTIVE_STATES,
     KIND_DEFAULTS,
+    OUTCOME_KINDS,
     ExceptionKind,
     ExceptionState,
     SubjectType,
@@ -230,18 +231,36 @@ def exception_escalate(
     return exception
 
 
+def _valid_outcome(exception: ExceptionCase, outcome: str) -> str:
+    allowed = OUTCOME_KINDS.get(exception.kind, {})
+    if outcome and outcome not in allowed:
+        kinds = ", ".join(sorted(str(kind.label).lower() for kind in OUTCOME_KINDS))
+        raise ValidationError(
+            {"outcome": f"Only these kinds take a verdict: {kinds}."}
+            if not allowed
+            else {"outcome": f"Choose one of: {', '.join(allowed.values())}."}
+        )
+    return outcome
+
+
 @transaction.atomic
-def exception_resolve(*, exception_id: int, actor: AbstractBaseUser, reason: str) -> ExceptionCase:
+def exception_resolve(
+    *, exception_id: int, actor: AbstractBaseUser, reason: str, outcome: str = ""
+) -> ExceptionCase:
     """Close an exception because the problem is dealt with.
 
-    Effects: locks it; refuses without `manage_exceptions`, on a closed one, or without a
-    reason (ValidationError); moves it to `resolved` with the reason, who and when, records a
-    history row, then calls the handlers registered for its kind and subject type, in this
-    transaction.
+    Effects: locks it; refuses without `manage_exceptions`, on a closed one, without a reason,
+    or with an `outcome` its kind does not take (ValidationError; OUTCOME_KINDS); moves it to
+    `resolved` with the reason, the outcome, who and when, records a history row, then calls
+    the handlers registered for its kind and subject type, in this transaction (they read
+    `exception.outcome`; blank means the person gave no verdict).
     """
     exception = _locked(exception_id)
     _authorize(exception, exception.resolve, actor)
-    return _resolve(exception, actor=actor, reason=_required_reason(reason))
+    reason = _required_reason(reason)
+    return _resolve(
+        exception, actor=actor, reason=reason, outcome=_valid_outcome(exception, outcome)
+    )
 
 
 @transaction.atomic
@@ -262,9 +281,9 @@ def exception_resolve_as_system(*, exception_id: int, reason: str) -> ExceptionC
 
 
 def _resolve(
-    exception: ExceptionCase, *, actor: AbstractBaseUser | None, reason: str
+    exception: ExceptionCase, *, actor: AbstractBaseUser | None, reason: str, outcome: str = ""
 ) -> ExceptionCase:
-    exception.resolve(by=actor, at=timezone.now(), reason=reason)
+    exception.resolve(by=actor, at=timezone.now(), reason=reason, outcome=outcome)
     _save(exception, actor=actor, why=reason)
     key = (ExceptionKind(exception.kind), SubjectType(exception.subject_type))
     for handler in list(_resolution_handlers.get(key, [])):

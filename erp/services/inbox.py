@@ -21,7 +21,7 @@ from celery import current_app
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 from erp.adapters import MalformedPayload, Unsupported, adapter_for
@@ -30,6 +30,7 @@ from erp.models import InboundEvent
 from erp.models.exceptions import ExceptionKind, SubjectType
 from erp.models.inbox import InboundEventStatus
 
+from . import inbox_dispatch
 from .exceptions import exception_open
 
 logger = logging.getLogger(__name__)
@@ -119,16 +120,17 @@ def _send_processing(event_id: int) -> None:
         logger.warning("Could not queue inbound event %s; the sweep will", event_id, exc_info=True)
 
 
-@transaction.atomic
 def inbound_event_record(
     *, source: str, account: str, body: bytes, headers: Mapping[str, str]
 ) -> Recorded:
     """Store a delivery whose signature the caller has verified.
 
     Effects: inserts one InboundEvent keyed by (source, external id) with the raw body and
-    the headers minus secrets, and queues its processing after commit. A redelivery inserts
-    nothing and returns the first row (`created` False). A body that cannot be read is
-    stored as `rejected` with the reason, and never processed.
+    the headers minus secrets, in one statement (no transaction of its own: it is atomic by
+    itself, and joins the caller's when there is one), and queues its processing after
+    commit, batched with the other arrivals of the moment (`inbox_dispatch`). A redelivery
+    inserts nothing and returns the first row (`created` False). A body that cannot be read
+    is stored as `rejected` with the reason, and never processed.
     """
     adapter = adapter_for(source)
     clean_headers = headers_without_secrets(headers)
@@ -159,22 +161,54 @@ def inbound_event_record(
     }
     event, created = _insert(source=source, external_id=envelope.external_id[:200], fields=fields)
     if created:
-        transaction.on_commit(lambda: _send_processing(event.pk))
+        transaction.on_commit(lambda: inbox_dispatch.processing_queue(event.pk))
     return Recorded(event, created, rejected_reason=event.last_error if event.is_rejected else "")
 
 
+# The columns a delivery is stored with; the id comes back from the insert.
+_INSERTED = (
+    "source",
+    "account",
+    "external_id",
+    "topic",
+    "subject_ref",
+    "occurred_at",
+    "body",
+    "headers",
+    "received_at",
+    "status",
+    "attempts",
+    "last_error",
+    "processed_at",
+)
+
+
 def _insert(*, source: str, external_id: str, fields: dict) -> tuple[InboundEvent, bool]:
-    existing = InboundEvent.objects.filter(source=source, external_id=external_id).first()
-    if existing:
-        return existing, False
-    try:
-        with transaction.atomic():
-            return InboundEvent.objects.create(
-                source=source, external_id=external_id, **fields
-            ), True
-    except IntegrityError:
-        # A concurrent delivery of the same event won the unique index.
+    """One INSERT … ON CONFLICT DO NOTHING RETURNING id: the unique (source, external id)
+    index decides between concurrent deliveries of the same event, with no read before and
+    no savepoint. Only a redelivery pays a second query, to return the first row."""
+    event = InboundEvent(source=source, external_id=external_id, **fields)
+    meta = InboundEvent._meta
+    connection = connections[router.db_for_write(InboundEvent)]
+    quote = connection.ops.quote_name
+    columns = [meta.get_field(name) for name in _INSERTED]
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in columns)}) "
+        f"VALUES ({', '.join(['%s'] * len(columns))}) "
+        f"ON CONFLICT ({quote('source')}, {quote('external_id')}) DO NOTHING "
+        f"RETURNING {quote(meta.pk.column)}"
+    )
+    values = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in columns]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    if row is None:
+        # A redelivery, or a concurrent delivery of the same event won the unique index.
         return InboundEvent.objects.get(source=source, external_id=external_id), False
+    event.pk = row[0]
+    event._state.adding = False
+    event._state.db = connection.alias
+    return event, True
 
 
 def _superseded_by(event: InboundEvent, snapshot_topics: frozenset[str]) -> InboundEvent | None:

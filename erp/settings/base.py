@@ -128,7 +128,8 @@ LOGOUT_REDIRECT_URL = "login"
 # address lock that pair out for AXES_COOLOFF_TIME; a successful sign-in resets the count.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # ModelBackend, reading the permissions with the user (one query per request, not three).
+    "erp.auth_backends.PermissionsPreloadingBackend",
 ]
 AXES_ENABLED = env_bool("AXES_ENABLED", True)
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", 5))
@@ -229,6 +230,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The 415 DRF answers to a body that is not JSON, on every operation that takes a body.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "erp.api.schema.document_unsupported_media_type",
+    ],
     # Choice sets used by several fields get one name each in the schema.
     "ENUM_NAME_OVERRIDES": {
         "StockStateEnum": "inventory.models.states.StockState",
@@ -299,6 +305,9 @@ CELERY_BEAT_SCHEDULE = {
     # One KpiSnapshot row per day, metric and dimension: hourly, today and yesterday are rebuilt
     # (still filling) and any missing day of the last 60 is built, so trends stay current.
     "kpi-snapshots-build": {"task": "reporting.tasks.kpi_snapshots_build", "schedule": 3600.0},
+    # The open-returns pipeline per dashboard dimension: the headline counts read it (a page
+    # counts live only when it is older than an hour).
+    "open-pipeline-snapshot": {"task": "reporting.tasks.open_pipeline_snapshot", "schedule": 300.0},
     # Scheduled cycle count plans whose next_due_at has passed open their counts.
     "count-plans-start": {"task": "warehouse.tasks.count_plans_start", "schedule": 900.0},
     "sku-return-anomalies-scan": {
@@ -306,6 +315,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 86400.0,
     },
 }
+# Cycle counts started without a plan (ad hoc, from the tablet) recount a line only when it is
+# off by more than both of these: units, and percent of the system quantity.
+CYCLE_COUNT_TOLERANCE_UNITS = int(os.environ.get("CYCLE_COUNT_TOLERANCE_UNITS", 1))
+CYCLE_COUNT_TOLERANCE_PERCENT = os.environ.get("CYCLE_COUNT_TOLERANCE_PERCENT", "2")
 # Units a 3PL received may wait this long for their disposition before an exception opens.
 RECONCILIATION_3PL_DISPOSITION_SLA_HOURS = int(
     os.environ.get("RECONCILIATION_3PL_DISPOSITION_SLA_HOURS", 24)

@@ -19,3 +19,5 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Sign-in throttling is switched on only by the tests of it (tests/security), so no other
 # test's failed sign-ins can lock out the users it shares.
 AXES_ENABLED = False
+# Webhook secrets are read on every delivery, so a test that changes them sees it at once.
+ERP_WEBHOOK_SECRETS_TTL = 0

@@ -78,7 +78,9 @@ def render_exception_page(
         if "assign" in actions
         else None,
         "escalate_form": ExceptionEscalateForm() if "escalate" in actions else None,
-        "reason_form": ExceptionReasonForm() if actions & {"resolve", "dismiss"} else None,
+        "reason_form": ExceptionReasonForm(kind=exception.kind)
+        if actions & {"resolve", "dismiss"}
+        else None,
         "note_form": ExceptionNoteForm() if user.has_perm(NOTE_PERMISSION) else None,
     }
     forms.update(bound_forms)
@@ -167,11 +169,14 @@ class ExceptionResolveView(ExceptionActionView):
     done = "Resolved."
 
     def get_form(self, request, exception):
-        return ExceptionReasonForm(request.POST)
+        return ExceptionReasonForm(request.POST, kind=exception.kind)
 
     def act(self, request, exception, data):
         services.exception_resolve(
-            exception_id=exception.pk, actor=request.user, reason=data["reason"]
+            exception_id=exception.pk,
+            actor=request.user,
+            reason=data["reason"],
+            outcome=data.get("outcome", ""),
         )
 
 

@@ -7,6 +7,11 @@ from .periods import (
     fiscal_period_open_for,
     fiscal_period_reopen,
 )
+from .refund_recovery import (
+    RECOVER_PERMISSION,
+    refund_recovery_exception,
+    refund_recovery_record,
+)
 from .refunds import (
     REFUND_TOPIC,
     BulkOutcome,
@@ -26,6 +31,7 @@ from .refunds import (
 )
 
 __all__ = [
+    "RECOVER_PERMISSION",
     "REFUND_TOPIC",
     "BulkOutcome",
     "ExecutionOutcome",
@@ -44,6 +50,8 @@ __all__ = [
     "refund_holds_release_cleared",
     "refund_outbox_send",
     "refund_propose",
+    "refund_recovery_exception",
+    "refund_recovery_record",
     "refund_reject",
     "refund_retry",
     "refunds_bulk_approve",

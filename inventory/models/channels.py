@@ -2,28 +2,44 @@
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from simple_history.models import HistoricalRecords
 
 from erp.models import Channel, Product, Warehouse
 
 from .states import NEVER_SELLABLE_STATES, STATE_VALUES, StockState
+from .units import GRADES
 
 
 def default_sellable_states() -> list[str]:
     return [StockState.AVAILABLE]
 
 
-class ChannelRule(models.Model):
-    """The states and warehouses whose stock a channel may sell.
+def default_sellable_grades() -> list[str]:
+    return ["A"]
 
-    A channel without a rule sells `available` stock from every warehouse. Grades (e.g. the
-    outlet channel selling grade-B refurbished units) come with inspection grading.
+
+class ChannelRule(models.Model):
+    """The states, grades and warehouses whose stock a channel may sell.
+
+    A channel without a rule sells `available` stock from every warehouse, as new (ungraded
+    or grade A). A graded serialized unit counts only on the channels whose rule sells its
+    grade: the outlet channel sells grade-B refurbished units, the main channel does not.
+    Changed only through `inventory.services.channel_rule_save`, which recomputes ATS.
     """
 
     channel = models.OneToOneField(Channel, on_delete=models.CASCADE, related_name="stock_rule")
     sellable_states = models.JSONField(default=default_sellable_states)
+    sellable_grades = models.JSONField(
+        default=default_sellable_grades,
+        blank=True,
+        help_text='Grades of inspected units it may sell, e.g. ["A", "B"] for an outlet. '
+        "Units never graded (new stock) are sellable whatever this says.",
+    )
     warehouses = models.ManyToManyField(
         Warehouse, blank=True, related_name="+", help_text="Empty: every warehouse."
     )
+
+    history = HistoricalRecords(m2m_fields=[warehouses])
 
     class Meta:
         ordering = ["channel"]
@@ -40,14 +56,21 @@ class ChannelRule(models.Model):
             raise ValidationError(
                 {"sellable_states": f"No channel may sell stock that is {sorted(forbidden)}."}
             )
+        if not isinstance(self.sellable_grades, list) or set(self.sellable_grades) - set(GRADES):
+            raise ValidationError(
+                {"sellable_grades": f"A list of grades among {', '.join(GRADES)}."}
+            )
 
 
 class SafetyStock(models.Model):
-    """Units of a SKU held back from a channel's ATS."""
+    """Units of a SKU held back from a channel's ATS. Changed only through
+    `inventory.services.safety_stock_save` / `safety_stock_delete`, which recompute ATS."""
 
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="safety_stocks")
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="safety_stocks")
     qty = models.PositiveIntegerField()
+
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["channel", "product"]

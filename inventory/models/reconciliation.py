@@ -80,6 +80,9 @@ class ExternalLocation(models.Model):
         max_length=120, blank=True, help_text="Empty: the source's only location."
     )
     warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="+")
+    # The operations screen's submission token of the last change (kept per version in the
+    # history): a form sent twice is recognised and saved once.
+    client_token = models.CharField(max_length=64, blank=True, editable=False)
 
     history = HistoricalRecords()
 
@@ -250,6 +253,9 @@ class ReconciliationTolerance(models.Model):
         validators=[MinValueValidator(Decimal("0"))],
         help_text="Unexplained units × unit cost.",
     )
+    # The operations screen's submission token of the last change (kept per version in the
+    # history): a form sent twice is recognised and saved once.
+    client_token = models.CharField(max_length=64, blank=True, editable=False)
 
     history = HistoricalRecords()
 
@@ -410,6 +416,28 @@ class ReconciliationVariance(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source}/{self.bucket} {self.product_id}@{self.scope_id}: {self.difference}"
+
+
+# A variance's figures: a run that finds them all as on file does not write the row again
+# (most rows, run after run), so it keeps its computed_at and run.
+VARIANCE_FIGURES = (
+    "warehouse_id",
+    "channel_id",
+    "snapshot_id",
+    "taken_at",
+    "erp_qty",
+    "external_qty",
+    "difference",
+    "after_snapshot",
+    "pending_disposition",
+    "in_transit",
+    "unacknowledged",
+    "explained",
+    "unexplained",
+    "unit_cost",
+    "unexplained_value",
+    "status",
+)
 
 
 class VarianceTrendPoint(models.Model):

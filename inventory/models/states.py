@@ -107,3 +107,27 @@ def is_allowed_change(from_state: str, to_state: str) -> bool:
     if from_state == to_state:
         return from_state not in TERMINAL_STATES and from_state != OUTSIDE
     return to_state in ALLOWED_TRANSITIONS.get(from_state, frozenset())
+
+
+# A location's kind (erp.Location.Kind) says what it is for, and so which states its stock may
+# be in. Sellable stock (available, reserved) never sits on a receiving dock, an inspection
+# bench, in quarantine or in a location set aside to leave (refurbishment excepted: a unit is
+# made sellable again there before it is put away); ATS would otherwise count stock nobody has
+# inspected, released or meant to sell. A quarantine location holds what is held back
+# (quarantined or damaged stock) and what leaves from there (disposed, returned to vendor).
+# Other kinds take any state, so corrections and counts can still say what is really there.
+_SELLABLE = frozenset({S.AVAILABLE, S.RESERVED})
+_HELD_BACK = frozenset({S.QUARANTINED, S.DAMAGED, *TERMINAL_STATES})
+STATES_REFUSED_BY_LOCATION_KIND: dict[str, frozenset[str]] = {
+    "receiving": _SELLABLE,
+    "inspection": _SELLABLE,
+    "quarantine": STATE_VALUES - _HELD_BACK,
+    "vendor_return": _SELLABLE,
+    "liquidation": _SELLABLE,
+    "disposal": _SELLABLE,
+}
+
+
+def kinds_refusing(state: str | None) -> list[str]:
+    """The location kinds where stock may not be in `state` (sorted; none for outside)."""
+    return sorted(k for k, refused in STATES_REFUSED_BY_LOCATION_KIND.items() if state in refused)

@@ -10,12 +10,24 @@ from .states import OUTSIDE, UNIT_STATE_CHOICES, StockState, sources_of
 
 S = StockState
 
+# The inspection grades (warehouse.Grade: A as new … F unsaleable). Inventory sits below the
+# warehouse app, so it keeps the letters only.
+GRADES = ("A", "B", "C", "D", "E", "F")
+GRADE_CHOICES = [(grade, grade) for grade in GRADES]
+
 
 class InventoryUnit(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     """Where one serial is and in which state; `location` is empty while it is outside.
 
     The transitions are those of `states.ALLOWED_TRANSITIONS`; they only assign the state.
     `inventory.services` calls them and posts the matching movement (qty 1).
+
+    `grade` is the unit's condition from its last inspection, blank for a unit never graded
+    (new stock). The grade lives here, not in the ledger key: grading is per serial, and a
+    regraded unit changes no quantity anywhere, so balances and movements stay as they are and
+    only the channels' ATS (which counts graded units against each rule's sellable grades)
+    follows. Quantity stock carries no grade: the disposition rules only restock it as sellable
+    new, and send other grades to refurbish, liquidation or disposal.
     """
 
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="units")
@@ -25,6 +37,7 @@ class InventoryUnit(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
         Location, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
     state = FSMField(max_length=32, choices=UNIT_STATE_CHOICES, protected=True)
+    grade = models.CharField(max_length=1, choices=GRADE_CHOICES, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -28,6 +28,7 @@ from ..models import (
     StockState,
     VarianceStatus,
 )
+from ..models.reconciliation import VARIANCE_FIGURES
 from .buckets import PHYSICAL_STATES
 from .explanations import split
 
@@ -272,6 +273,7 @@ def variances_compute_portable(*, part, run_id: int, now: datetime) -> int:
         for v in ReconciliationVariance.objects.filter(part.q("product_id"))
     }
     written = 0
+    produced = set()
     for row in _stock_rows(part, now) + _ats_rows(part, now):
         explained_all = row.pop("explained_all", None)
         difference = row["external_qty"] - row["erp_qty"]
@@ -309,13 +311,21 @@ def variances_compute_portable(*, part, run_id: int, now: datetime) -> int:
             "computed_at": now,
             "run_id": run_id,
         }
+        produced.add(key)
+        if current is not None and all(
+            getattr(current, name) == values[name] for name in VARIANCE_FIGURES
+        ):
+            continue  # unchanged: the statements do not write it again either
         ReconciliationVariance.objects.update_or_create(
             source=key[0], bucket=key[1], product_id=key[2], scope_id=key[3], defaults=values
         )
         written += 1
-    ReconciliationVariance.objects.filter(part.q("product_id")).exclude(run_id=run_id).exclude(
-        status=VarianceStatus.MATCHED
-    ).update(
+    stale = [
+        variance.pk
+        for key, variance in existing.items()
+        if key not in produced and variance.status != VarianceStatus.MATCHED
+    ]
+    ReconciliationVariance.objects.filter(pk__in=stale).update(
         erp_qty=0,
         external_qty=0,
         difference=0,

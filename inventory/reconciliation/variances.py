@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from erp.models import ExceptionCase, Location, OutboxMessage, Product, Warehouse
+from erp.models import Channel, ExceptionCase, Location, OutboxMessage, Product, Warehouse
 from erp.models.exceptions import ACTIVE_STATES, ExceptionKind, SubjectType
 from erp.services import exception_open, exception_resolve_as_system
 
@@ -41,6 +41,7 @@ from ..models import (
     VarianceCorrection,
     VarianceStatus,
 )
+from ..models.reconciliation import VARIANCE_FIGURES
 from .buckets import PHYSICAL_STATES
 from .explanations import evidence_summary, split_sql
 from .portable import late_pending_portable, variances_compute_portable
@@ -131,6 +132,30 @@ _COLUMNS = (
     "unexplained_since, computed_at, run_id"
 )
 
+_COMPARED = ", ".join(f"@{name}" for name in VARIANCE_FIGURES)
+
+
+# The produced rows are written with one upsert; the slice's rows of the same buckets that
+# nothing produced any more (the snapshot moved on, the stock and the report are both gone)
+# clear in the same statement — disjoint rows, so one statement may change both.
+def _write(buckets: str) -> str:
+    return f"""
+stale AS (
+    UPDATE {_t(ReconciliationVariance)} s SET
+        erp_qty = 0, external_qty = 0, difference = 0, after_snapshot = 0,
+        pending_disposition = 0, in_transit = 0, unacknowledged = 0, explained = 0,
+        unexplained = 0, unexplained_value = 0, status = '{VarianceStatus.MATCHED}',
+        unexplained_since = NULL, computed_at = %(now)s, run_id = %(run)s
+    WHERE {{where}} AND s.bucket IN ({buckets}) AND s.status <> '{VarianceStatus.MATCHED}'
+      AND NOT EXISTS (
+        SELECT 1 FROM produced r WHERE r.source = s.source AND r.bucket = s.bucket
+          AND r.product_id = s.product_id AND r.scope_id = s.scope_id)
+)
+INSERT INTO {_t(ReconciliationVariance)} ({_COLUMNS})
+SELECT * FROM produced
+{_UPSERT}"""
+
+
 _UPSERT = f"""
 ON CONFLICT (source, bucket, product_id, scope_id) DO UPDATE SET
     warehouse_id = EXCLUDED.warehouse_id, channel_id = EXCLUDED.channel_id,
@@ -144,7 +169,13 @@ ON CONFLICT (source, bucket, product_id, scope_id) DO UPDATE SET
     unexplained_since = CASE WHEN EXCLUDED.unexplained = 0 THEN NULL
         ELSE COALESCE({_t(ReconciliationVariance)}.unexplained_since, EXCLUDED.unexplained_since)
         END,
-    computed_at = EXCLUDED.computed_at, run_id = EXCLUDED.run_id"""
+    computed_at = EXCLUDED.computed_at, run_id = EXCLUDED.run_id
+WHERE ({_COMPARED.replace("@", _t(ReconciliationVariance) + ".")})
+    IS DISTINCT FROM ({_COMPARED.replace("@", "EXCLUDED.")})"""
+
+
+_STOCK_WRITE = _write(f"'{Bucket.SELLABLE}', '{Bucket.ON_HAND}'")
+_ATS_WRITE = _write(f"'{Bucket.ATS}'")
 
 
 def _stock_sql(part: Slice) -> str:
@@ -199,17 +230,6 @@ keys AS (
         SELECT 1 FROM ext x WHERE x.source = h.source AND x.product_id = e.product_id
           AND x.warehouse_id = e.warehouse_id)
 ),
-post AS (
-    SELECT k.source, k.product_id, k.warehouse_id,
-           {_net_into("%(sellable)s")} AS sellable,
-           {_net_into("%(physical)s")} AS on_hand
-    FROM keys k
-    JOIN {_t(StockMovement)} m ON m.product_id = k.product_id AND m.occurred_at > k.taken_at
-    LEFT JOIN {_t(Location)} tl ON tl.id = m.to_location_id
-    LEFT JOIN {_t(Location)} fl ON fl.id = m.from_location_id
-    WHERE tl.warehouse_id = k.warehouse_id OR fl.warehouse_id = k.warehouse_id
-    GROUP BY 1, 2, 3
-),
 -- Each key joins our figures once; both buckets are read off the joined row.
 cmp AS (
     SELECT k.source, b.bucket, k.product_id, k.warehouse_id, k.snapshot_id, k.taken_at,
@@ -217,8 +237,16 @@ cmp AS (
            COALESCE(e.in_transit, 0) AS in_transit
     FROM keys k
     LEFT JOIN erp e ON e.product_id = k.product_id AND e.warehouse_id = k.warehouse_id
-    LEFT JOIN post p ON p.source = k.source AND p.product_id = k.product_id
-        AND p.warehouse_id = k.warehouse_id
+    -- Movements after taken_at: one probe of (SKU, occurred_at) per key, so the cost follows
+    -- the keys and the recent movements, never the ledger (a hash join read all of it).
+    LEFT JOIN LATERAL (
+        SELECT {_net_into("%(sellable)s")} AS sellable, {_net_into("%(physical)s")} AS on_hand
+        FROM {_t(StockMovement)} m
+        LEFT JOIN {_t(Location)} tl ON tl.id = m.to_location_id
+        LEFT JOIN {_t(Location)} fl ON fl.id = m.from_location_id
+        WHERE m.product_id = k.product_id AND m.occurred_at > k.taken_at
+          AND (tl.warehouse_id = k.warehouse_id OR fl.warehouse_id = k.warehouse_id)
+    ) p ON true
     CROSS JOIN LATERAL (VALUES
         ('{Bucket.SELLABLE}', COALESCE(e.sellable, 0), k.ext_sellable,
          -COALESCE(p.sellable, 0), COALESCE(e.pending, 0)),
@@ -231,20 +259,24 @@ diff AS (SELECT c.*, c.ext_qty - c.erp_qty AS difference FROM cmp c),
 f AS (
     SELECT d.*, d.difference - {split_sql("d.difference", components)} AS unexplained
     FROM diff d
-)
-INSERT INTO {_t(ReconciliationVariance)} ({_COLUMNS})
-SELECT f.source, f.bucket, f.product_id, f.warehouse_id, f.warehouse_id, NULL, f.snapshot_id,
+),
+produced ({_COLUMNS}) AS (
+SELECT f.source, f.bucket, f.product_id, f.warehouse_id, f.warehouse_id, NULL::bigint,
+       f.snapshot_id,
        f.taken_at, f.erp_qty, f.ext_qty, f.difference, f.after_snapshot,
        f.pending_disposition, f.in_transit, 0, f.difference - f.unexplained, f.unexplained,
        p.unit_cost, ABS(f.unexplained) * p.unit_cost, {_STATUS},
        CASE WHEN f.unexplained <> 0 THEN %(now)s END, %(now)s, %(run)s
 FROM f JOIN {_t(Product)} p ON p.id = f.product_id AND {part.where("p.id")}
 {_TOLERANCE_JOIN}
-WHERE f.difference <> 0 OR f.pending_disposition <> 0 OR EXISTS (
-    SELECT 1 FROM {_t(ReconciliationVariance)} v
-    WHERE v.source = f.source AND v.bucket = f.bucket AND v.product_id = f.product_id
-      AND v.scope_id = f.warehouse_id)
-{_UPSERT}"""
+-- The slice's rows on file, hashed once: a probe per key and bucket cost more than the rest.
+LEFT JOIN (
+    SELECT source, bucket, product_id, scope_id FROM {_t(ReconciliationVariance)}
+    WHERE {part.where("product_id")} OFFSET 0
+) v ON v.source = f.source AND v.bucket = f.bucket AND v.product_id = f.product_id
+    AND v.scope_id = f.warehouse_id
+WHERE f.difference <> 0 OR f.pending_disposition <> 0 OR v.product_id IS NOT NULL
+),{_STOCK_WRITE.format(where=part.where("s.product_id"))}"""
 
 
 def _ats_sql(part: Slice) -> str:
@@ -266,8 +298,11 @@ av AS (
     FROM {_t(ChannelAvailability)} ca
     WHERE {part.where("ca.product_id")}
       -- A channel that never acknowledged a push takes none: there is nothing to compare.
-      AND EXISTS (SELECT 1 FROM {_t(ChannelAvailability)} acked
-                  WHERE acked.channel_id = ca.channel_id AND acked.last_pushed_version > 0)
+      -- One probe per channel, not per key.
+      AND ca.channel_id IN (
+          SELECT c.id FROM {_t(Channel)} c WHERE EXISTS (
+              SELECT 1 FROM {_t(ChannelAvailability)} acked
+              WHERE acked.channel_id = c.id AND acked.last_pushed_version > 0))
 ),
 cmp AS (
     SELECT av.*, COALESCE((ack.payload ->> 'ats')::bigint, 0) AS ext_qty,
@@ -288,33 +323,24 @@ f AS (
            CASE WHEN cmp.pushing AND cmp.version > cmp.ack_version THEN 0
                 ELSE cmp.difference END AS unexplained
     FROM cmp
-)
-INSERT INTO {_t(ReconciliationVariance)} ({_COLUMNS})
-SELECT f.source, '{Bucket.ATS}', f.product_id, f.channel_id, NULL, f.channel_id, NULL,
+),
+produced ({_COLUMNS}) AS (
+SELECT f.source, '{Bucket.ATS}', f.product_id, f.channel_id, NULL::bigint, f.channel_id,
+       NULL::bigint,
        %(now)s, f.erp_qty, f.ext_qty, f.difference, 0, 0, 0, f.unacknowledged,
        f.difference - f.unexplained, f.unexplained, p.unit_cost,
        ABS(f.unexplained) * p.unit_cost, {_STATUS},
        CASE WHEN f.unexplained <> 0 THEN %(now)s END, %(now)s, %(run)s
 FROM f JOIN {_t(Product)} p ON p.id = f.product_id AND {part.where("p.id")}
 {_TOLERANCE_JOIN}
-WHERE f.difference <> 0 OR EXISTS (
-    SELECT 1 FROM {_t(ReconciliationVariance)} v
-    WHERE v.source = f.source AND v.bucket = '{Bucket.ATS}' AND v.product_id = f.product_id
-      AND v.scope_id = f.channel_id)
-{_UPSERT}"""
-
-
-def _stale_sql(part: Slice) -> str:
-    """Rows of the slice this run did not produce compare with nothing any more (the
-    snapshot moved on, the stock and the report are both gone): they clear."""
-    return f"""
-UPDATE {_t(ReconciliationVariance)} SET
-    erp_qty = 0, external_qty = 0, difference = 0, after_snapshot = 0,
-    pending_disposition = 0, in_transit = 0, unacknowledged = 0, explained = 0,
-    unexplained = 0, unexplained_value = 0, status = '{VarianceStatus.MATCHED}',
-    unexplained_since = NULL, computed_at = %(now)s, run_id = %(run)s
-WHERE {part.where("product_id")} AND run_id IS DISTINCT FROM %(run)s
-  AND status <> '{VarianceStatus.MATCHED}'"""
+-- The slice's rows on file, hashed once (see the stock statement).
+LEFT JOIN (
+    SELECT product_id, scope_id FROM {_t(ReconciliationVariance)}
+    WHERE {part.where("product_id")} AND bucket = '{Bucket.ATS}'
+      AND source = '{SnapshotSource.STOREFRONT}' OFFSET 0
+) v ON v.product_id = f.product_id AND v.scope_id = f.channel_id
+WHERE f.difference <> 0 OR v.product_id IS NOT NULL
+),{_ATS_WRITE.format(where=part.where("s.product_id"))}"""
 
 
 def _prepared(cursor, sql: str, params: dict) -> int:
@@ -356,16 +382,16 @@ def variances_compute(*, part: Slice, run_id: int, now: datetime | None = None) 
         "sellable": [S.AVAILABLE],
     }
     with connection.cursor() as cursor:
-        # The statements are prepared once per connection; a generic plan serves every
-        # slice, so a run of a few SKUs is not mostly planning.
-        if part.ids is not None:
-            cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
         # JIT compiling these statements took longer than running them (their estimated cost
-        # passes jit_above_cost at every size): about 120 ms of each full-run chunk.
-        cursor.execute("SET LOCAL jit = off")
+        # passes jit_above_cost at every size): about 120 ms of each full-run chunk. The
+        # statements are prepared once per connection; for a list of SKUs a generic plan
+        # serves every list, so a run of a few SKUs is not mostly planning. One round trip.
+        cursor.execute(
+            "SET LOCAL jit = off"
+            + ("; SET LOCAL plan_cache_mode = force_generic_plan" if part.ids is not None else "")
+        )
         keys = _prepared(cursor, _stock_sql(part), params)
         keys += _prepared(cursor, _ats_sql(part), params)
-        _prepared(cursor, _stale_sql(part), params)
     opened, resolved = _exceptions_sync(part, now=now)
     late_opened, late_resolved = late_dispositions_sync(part=part, now=now)
     return SliceResult(keys, opened + late_opened, resolved + late_resolved)
@@ -375,12 +401,20 @@ def _exceptions_sync(part: Slice, *, now: datetime) -> tuple[int, int]:
     """Open an exception for each row of the slice over tolerance without one; resolve the
     exception of each row no longer over tolerance. The row remembers its exception, so a
     person who dismisses one is not asked again until the variance clears and returns."""
-    in_slice = ReconciliationVariance.objects.filter(part.q("product_id"))
-    over = list(
-        in_slice.filter(status=VarianceStatus.OVER_TOLERANCE, exception__isnull=True)
+    # One query for both: the rows over tolerance without an exception, and the rows with
+    # an exception that are no longer over tolerance.
+    over_tolerance = Q(status=VarianceStatus.OVER_TOLERANCE)
+    changed = list(
+        ReconciliationVariance.objects.filter(part.q("product_id"))
+        .filter(
+            (over_tolerance & Q(exception__isnull=True))
+            | (~over_tolerance & Q(exception__isnull=False))
+        )
         .select_related("product", "warehouse", "channel")
         .order_by("pk")
     )
+    over = [v for v in changed if v.status == VarianceStatus.OVER_TOLERANCE]
+    cleared = [(v.pk, v.exception_id) for v in changed if v.status != VarianceStatus.OVER_TOLERANCE]
     for variance in over:
         exception = exception_open(
             kind=ExceptionKind.RECONCILIATION_VARIANCE,
@@ -399,11 +433,6 @@ def _exceptions_sync(part: Slice, *, now: datetime) -> tuple[int, int]:
             product=variance.product,
         )
         ReconciliationVariance.objects.filter(pk=variance.pk).update(exception=exception)
-    cleared = list(
-        in_slice.exclude(status=VarianceStatus.OVER_TOLERANCE)
-        .filter(exception__isnull=False)
-        .values_list("pk", "exception_id")
-    )
     resolved = _exceptions_clear(
         kind=ExceptionKind.RECONCILIATION_VARIANCE,
         subject_type=SubjectType.VARIANCE,

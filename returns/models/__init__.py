@@ -13,6 +13,7 @@ from .cases import (
 from .channel_events import CARRIER_KINDS, ChannelReturn, ExternalEventKind, ReturnCaseEvent
 from .policy import (
     DecisionKind,
+    PolicyEdit,
     PolicyRule,
     PolicyRuleSet,
     RefundTrigger,
@@ -27,6 +28,7 @@ __all__ = [
     "ClaimedCondition",
     "DecisionKind",
     "ExternalEventKind",
+    "PolicyEdit",
     "PolicyRule",
     "PolicyRuleSet",
     "RefundTrigger",

@@ -157,3 +157,31 @@ class PolicyRule(models.Model):
     @property
     def eligible(self) -> bool:
         return self.decision != DecisionKind.DENY
+
+
+class PolicyEdit(models.Model):
+    """One change a person made to a draft rule set, with who and why: the draft's edit log,
+    and the client token that makes a form submitted twice apply once."""
+
+    class Action(models.TextChoices):
+        ADD = "add", "Added a rule"
+        CHANGE = "change", "Changed a rule"
+        DELETE = "delete", "Deleted a rule"
+        MOVE = "move", "Reordered the rules"
+
+    rule_set = models.ForeignKey(PolicyRuleSet, on_delete=models.CASCADE, related_name="edits")
+    # Not a foreign key: the log outlives a deleted rule.
+    rule_id = models.PositiveIntegerField(null=True, blank=True)
+    rule_name = models.CharField(max_length=120)
+    action = models.CharField(max_length=10, choices=Action.choices)
+    note = models.CharField(max_length=500, help_text="Why, in the editor's words.")
+    client_token = models.CharField(max_length=64, unique=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        default_permissions = ("view",)
+
+    def __str__(self) -> str:
+        return f"v{self.rule_set.version}: {self.get_action_display()} “{self.rule_name}”"

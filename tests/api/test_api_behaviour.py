@@ -16,7 +16,7 @@ from finance.services import refund_reject
 from inventory.models import ExternalSnapshot, ExternalSnapshotLine
 from reporting.models import KpiSnapshot
 from returns.models import ReturnCase
-from tests.api.objects import case_in, refund, snapshot
+from tests.api.objects import api_schema, case_in, refund, snapshot
 from tests.factories import ExceptionCaseFactory, ReturnCaseFactory
 
 
@@ -139,6 +139,24 @@ def test_a_snapshot_is_recorded_once_and_its_replay_returns_it(ops):
     assert (recorded.line_count, recorded.recorded_by) == (1, ops.user)
     line = ExternalSnapshotLine.objects.get()
     assert (line.on_hand, line.sellable) == (3, 2)
+
+
+def test_a_body_that_is_not_json_is_a_documented_415_and_writes_nothing(ops):
+    # Given a well-formed snapshot, sent as CSV instead of JSON
+    url = reverse("inventory_api_snapshots")
+    csv = "sku,on_hand\nTEE,3\n"
+
+    response = ops.post(url, csv, content_type="text/csv")
+
+    # Then it is refused as JSON, in the words the schema documents, and nothing is recorded
+    assert response.status_code == 415
+    assert response["Content-Type"] == "application/json"
+    assert 'Unsupported media type "text/csv"' in response.json()["detail"]
+    assert ExternalSnapshot.objects.count() == ExternalSnapshotLine.objects.count() == 0
+    documented = api_schema()["paths"]["/api/v1/inventory/snapshots/"]["post"]["responses"]
+    assert documented["415"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error"
+    }
 
 
 def test_a_refund_reads_with_its_approval_trail(api_as, make_user):

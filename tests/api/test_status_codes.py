@@ -35,6 +35,12 @@ class Call:
     path: object = ""
     body: object = None
     who: str = "all"  # "all": every API permission; "none": signed in, no role
+    content_type: str = ""  # empty: the body is sent as JSON
+
+
+def not_json(path="") -> Call:
+    """The body as a form would send it: the API reads JSON only (415)."""
+    return Call(path, "note=x", content_type="application/x-www-form-urlencoded")
 
 
 def denied(path="") -> Call:
@@ -82,6 +88,7 @@ def returns_action(state: str, body: dict | None) -> dict:
     }
     if body is not None:
         codes[400] = Call(rma(state), {name: ["not text"] for name in body} or {"note": ["x"]})
+        codes[415] = not_json(rma(state))
     return codes
 
 
@@ -91,6 +98,7 @@ def exception_action(body: dict, bad: dict, status: int = 200, conflict: bool = 
         400: Call(lambda: ExceptionCaseFactory().pk, bad),
         403: denied(lambda: ExceptionCaseFactory().pk),
         404: Call(0, body),
+        415: not_json(lambda: ExceptionCaseFactory().pk),
     }
     if conflict:
         codes[409] = Call(lambda: closed_exception().pk, body)
@@ -113,6 +121,7 @@ PROVOKE = {
         400: Call("", {}),
         403: denied(),
         404: Call("", lambda o: {**new_return(o), "order_number": "NO-SUCH-ORDER"}),
+        415: not_json(),
     },
     ("GET", "/returns/cases/{rma_number}/"): {
         200: Call(rma("pending_review")),
@@ -149,6 +158,7 @@ PROVOKE = {
         200: Call("", same_snapshot, who="twice"),
         400: Call("", {}),
         403: denied(),
+        415: not_json(),
     },
     ("GET", "/inventory/variances/"): listing("?status=nope"),
     ("GET", "/inventory/variances/{id}/"): {
@@ -217,6 +227,9 @@ def test_each_documented_code_is_real(clients, method, path):
         send = getattr(client, method.lower())
         if call.who == "twice":
             send(url, body, format="json")
-        response = send(url, body, format="json")
+        if call.content_type:
+            response = send(url, body, content_type=call.content_type)
+        else:
+            response = send(url, body, format="json")
         assert response.status_code == status, (status, url, response.content[:300])
         assert response["Content-Type"] == "application/json", (status, url)

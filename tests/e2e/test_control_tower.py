@@ -29,6 +29,8 @@ from inventory.reconciliation import (
 )
 from tests.e2e.browser import screenshot, sign_in
 
+TABLET = (1024, 768)
+
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
@@ -113,6 +115,8 @@ def test_operations_manager_drills_down_and_accepts_a_variance(
     expect(top).not_to_contain_text("HOOD-GRY-L")
     page.wait_for_timeout(300)  # the charts draw after DOMContentLoaded
     screenshot(page, "reconciliation-control-tower")
+    screenshot(page, "reconciliation-control-tower", size=TABLET)
+    page.set_viewport_size({"width": 1280, "height": 800})
 
     # When they open the hoodie's explained variance from the list of variances they reach
     hoodie = ReconciliationVariance.objects.get(product=reconciled["hoodie"], bucket="sellable")
@@ -148,3 +152,39 @@ def test_a_full_run_shows_its_progress_until_it_succeeds(page, live_server, make
     run_full_execute(run_id=ReconciliationRun.objects.get(kind="full").pk)
     expect(page.locator("#run-progress")).to_contain_text("Succeeded", timeout=10_000)
     screenshot(page, "reconciliation-run-done")
+
+
+def test_operations_manager_sets_a_tolerance_from_the_control_tower(
+    page, live_server, make_user, reconciled
+):
+    # Given an operations manager on the control tower
+    manager = make_user(Role.OPERATIONS_MANAGER)
+    sign_in(page, manager.username)
+    page.goto(live_server.url + reverse("reconciliation_control_tower"))
+    # When they open the mappings and tolerances
+    page.get_by_role("link", name="Mappings and tolerances").click()
+    expect(page.get_by_role("heading", name="Mappings and tolerances")).to_be_visible()
+    mappings = page.get_by_role("region", name="Source → warehouse mappings")
+    expect(mappings).to_contain_text("CHI-1")
+    # and add a ShipBob tolerance with a percentage over 100
+    page.get_by_role("link", name="Add tolerance").click()
+    page.get_by_label("Source").select_option("shipbob")
+    page.get_by_label("Units").fill("2")
+    page.get_by_label("Percent").fill("150")
+    page.get_by_label("Why (kept in the history)").fill("Two units of slack during the recount")
+    page.get_by_role("button", name="Save").click()
+    # Then the form says why beside the field, and nothing is saved
+    expect(page.get_by_role("alert")).to_contain_text("at most 100")
+    screenshot(page, "reconciliation-tolerance-refused")
+    # When they correct it and save
+    page.get_by_label("Percent").fill("5")
+    page.get_by_role("button", name="Save").click()
+    # Then the list shows it and the change, with who and why
+    expect(page.locator(".messages")).to_contain_text("Saved")
+    history = page.get_by_role("region", name="Recent changes")
+    expect(history).to_contain_text("Two units of slack during the recount")
+    expect(history).to_contain_text(manager.username)
+    screenshot(page, "reconciliation-setup")
+    screenshot(page, "reconciliation-setup", size=TABLET)
+    # the refusal answered 422 on purpose; nothing else failed to load
+    assert [error for error in page.errors if not error.startswith("422 ")] == []

@@ -1,17 +1,20 @@
 """The playbook's three scenarios (../shared/seed, "Realistic operational scenarios") driven
 through the real UI in Chromium, each role signing in through the login form: customer service,
-the carrier (a signed webhook to the live server), the warehouse on a 1024x768 tablet, the
-operations manager and finance. Screenshots: test-artifacts/screenshots/journey-<scenario>-
-<step>-<w>x<h>.png.
+the carrier (a signed webhook to the live server), the warehouse on a tablet, the operations
+manager and finance. Screenshots: test-artifacts/screenshots/journey-<scenario>-<step>-<w>x<h>
+.png; each tablet step in both orientations (1024x768 and 768x1024).
 
-Background work is done by calling what the Celery worker calls (inbox processing, outbox
-dispatch) at the point a worker would pick it up, so the journeys stay fast and ordered."""
+Scenario (a) runs its background work on a real Celery worker through the test Redis broker:
+the carrier event's inbox processing and the refund's payment (outbox dispatch). Scenarios (b)
+and (c) call what the worker calls at the point it would pick the work up, so they stay fast
+and ordered."""
 
 import base64
 import hashlib
 import hmac
 import json
 import urllib.request
+import uuid
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -21,10 +24,17 @@ from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from erp.models import ExceptionCase, IntegrationCredential, Location, Product, Warehouse
+from erp.models import (
+    ExceptionCase,
+    InboundEvent,
+    IntegrationCredential,
+    Location,
+    Product,
+    Warehouse,
+)
 from erp.models.exceptions import ACTIVE_STATES
 from erp.roles import Role
-from erp.services import inbound_event_process, outbox_dispatch_due
+from erp.services import inbound_event_process
 from finance.models import Refund, RefundState
 from inventory.models import CauseType, ExternalLocation, ReconciliationVariance, StockBalance
 from inventory.models import StockState as S
@@ -44,6 +54,7 @@ from tests.factories.warehouse import (
 )
 from tests.finance.provider_server import SECRET, running_provider
 from tests.integrations.conftest import easypost_body, easypost_signature, sample_json
+from tests.worker import running_worker, wait_for
 from warehouse.models import QuarantineRecord
 
 pytestmark = [
@@ -52,17 +63,20 @@ pytestmark = [
 ]
 
 TABLET = (1024, 768)
+TABLET_PORTRAIT = (768, 1024)
 DESKTOP = (1280, 800)
 CARRIER_SECRET = "carrier-webhook-secret"
 SHIPHERO_SECRET = "shiphero-webhook-secret"
 
 
 def shot(page, scenario: str, step: str, size=DESKTOP) -> None:
-    width, height = size
-    page.set_viewport_size({"width": width, "height": height})
-    path = SCREENSHOTS / f"journey-{scenario}-{step}-{width}x{height}.png"
-    page.screenshot(path=path)
-    page.screenshot(path=path.with_stem(f"{path.stem}-full"), full_page=True)
+    """The viewport and the full page; a tablet step also held upright, then the journey goes
+    on in landscape."""
+    for width, height in [TABLET_PORTRAIT, TABLET] if size == TABLET else [size]:
+        page.set_viewport_size({"width": width, "height": height})
+        path = SCREENSHOTS / f"journey-{scenario}-{step}-{width}x{height}.png"
+        page.screenshot(path=path)
+        page.screenshot(path=path.with_stem(f"{path.stem}-full"), full_page=True)
 
 
 @contextmanager
@@ -147,6 +161,22 @@ def provider(settings):
 
 
 @pytest.fixture
+def worker(provider, settings):
+    """A real Celery worker on a private queue of the test Redis broker, paying through the
+    provider server; the live server (this process) sends its tasks to that queue."""
+    queue = f"journey-{uuid.uuid4().hex[:12]}"
+    env = {
+        "ERP_INTEGRATION_QUEUE": queue,
+        "PAYMENT_PROVIDER_URL": provider.url,
+        "PAYMENT_PROVIDER_SECRET_KEY": SECRET,
+        "PAYMENT_PROVIDER_TIMEOUT_SECONDS": "5",
+    }
+    with running_worker(env=env, queue=queue):
+        settings.ERP_INTEGRATION_QUEUE = queue
+        yield queue
+
+
+@pytest.fixture
 def people(make_user):
     return {
         "cs": make_user(Role.CUSTOMER_SERVICE, username="cara.jones"),
@@ -174,8 +204,9 @@ def apparel(db):
     return {"site": site, "jacket": jacket, "red": red, "order": order}
 
 
+@pytest.mark.worker
 def test_a_marketplace_apparel_return_with_a_wrong_label_is_held_until_resolved_then_paid(
-    browser, live_server, people, apparel, provider
+    browser, live_server, people, apparel, provider, worker
 ):
     site, jacket, red, order = (apparel[k] for k in ("site", "jacket", "red", "order"))
     tracking = "1ZJOURNEYA0000001"
@@ -208,12 +239,17 @@ def test_a_marketplace_apparel_return_with_a_wrong_label_is_held_until_resolved_
     assert refund.state == RefundState.PENDING_APPROVAL  # 89.00 is above auto-approval
     ats_before = (ats(jacket), ats(red))
 
-    # When the carrier reports the parcel delivered (a signed EasyPost webhook), and a worker
-    # processes it
+    # When the carrier reports the parcel delivered (a signed EasyPost webhook)
     accepted = post_carrier_event(
         live_server, tracking=tracking, status="delivered", at="2026-11-22T15:00:00Z"
     )
-    inbound_event_process(event_id=accepted["event"])
+    # Then the worker processes the event once, and the case is delivered
+    wait_for(
+        lambda: InboundEvent.objects.get(pk=accepted["event"]).status == "processed",
+        timeout=30,
+        what="the worker to process the carrier event",
+    )
+    assert InboundEvent.objects.get(pk=accepted["event"]).attempts == 1
     case.refresh_from_db()
     assert case.state == ReturnCase.State.DELIVERED
 
@@ -228,7 +264,7 @@ def test_a_marketplace_apparel_return_with_a_wrong_label_is_held_until_resolved_
         expect(page.locator(".scanned")).to_contain_text("Flagged")
         page.get_by_label("Original packaging came back").uncheck()
         expect(
-            page.get_by_text("receiving opens an exception and holds the refund")
+            page.get_by_text("received into quarantine as a SKU mismatch, with the refund held")
         ).to_be_visible()
         shot(page, "a", "3-mismatch", TABLET)
         page.get_by_role("button", name="Receive 1 unit").tap()
@@ -268,12 +304,16 @@ def test_a_marketplace_apparel_return_with_a_wrong_label_is_held_until_resolved_
     refund.refresh_from_db()
     assert refund.state == RefundState.PENDING_APPROVAL
 
-    # Then finance approves it, a worker pays it through the provider
+    # Then finance approves it, and the worker pays it through the provider
     with session(browser, live_server, people["finance"]) as page:
         page.goto(reverse("refund_detail", args=[refund.pk]))
         page.get_by_role("button", name="Approve").click()
         expect(page.locator(".messages")).to_contain_text("approved")
-        outbox_dispatch_due()
+        wait_for(
+            lambda: Refund.objects.get(pk=refund.pk).state == RefundState.ISSUED,
+            timeout=30,
+            what="the worker to pay the refund",
+        )
         assert provider.refund_requests() == 1
         page.reload()
         expect(page.locator("main")).to_contain_text("Issued")

@@ -91,6 +91,20 @@ def test_embedded_default_runs_a_worker_on_sqlite_and_the_filesystem_broker(tmp_
         "refund_line_cap_update",
         "refund_line_cap_delete",
     } <= triggers
+    # and every history table is append-only there too (erp.security), which the script
+    # proves through Django on that file: UPDATE and DELETE refused, a deleted user's rows
+    # kept (SET_NULL), and the demo reset's lift confined to its own transaction
+    assert {f"erp_historicalcategory_no_{what}" for what in ("update", "delete")} <= triggers
+    check = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", SQLITE_HISTORY_CHECK],
+        cwd=ROOT,
+        env={**_without_test_settings(), **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert check.returncode == 0, check.stderr
+    assert check.stdout.strip().endswith("history append-only on sqlite"), check.stdout
     # Celery reads these from the environment before its arguments; the test run set them.
     monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
     monkeypatch.delenv("CELERY_RESULT_BACKEND", raising=False)
@@ -115,6 +129,62 @@ def test_embedded_default_runs_a_worker_on_sqlite_and_the_filesystem_broker(tmp_
         journal_mode = db.execute("PRAGMA journal_mode").fetchone()[0]
     assert rows == [(hostname,)]
     assert journal_mode == "wal"
+
+
+SQLITE_HISTORY_CHECK = """
+from django.contrib.auth.models import User
+from django.db import IntegrityError, connection, transaction
+from erp.models import Category
+from erp.security import history_protect, history_rewrite_allowed, history_unprotected_tables
+
+assert history_unprotected_tables() == [], history_unprotected_tables()
+user = User.objects.create(username="sqlite-history")
+other = User.objects.create(username="sqlite-other")
+category = Category(code="sq", name="Before", department="other")
+category._history_user = user
+category.save()
+table = Category.history.model._meta.db_table
+for sql in (
+    f"UPDATE {table} SET name = 'After'",
+    f"UPDATE {table} SET history_user_id = {other.pk}",
+    f"DELETE FROM {table}",
+):
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql)
+    except IntegrityError as error:
+        assert "append-only" in str(error), error
+    else:
+        raise SystemExit("not refused: " + sql)
+assert list(Category.history.values_list("name", "history_user_id")) == [("Before", user.pk)]
+# What deleting the user does to its rows (history_user is SET_NULL)
+Category.history.filter(history_user=user).update(history_user=None)
+assert list(Category.history.values_list("name", "history_user_id")) == [("Before", None)]
+try:
+    with transaction.atomic(), history_rewrite_allowed():
+        Category.history.all().delete()
+        raise RuntimeError("undo")
+except RuntimeError:
+    pass
+assert Category.history.count() == 1 and history_unprotected_tables() == []
+with transaction.atomic(), history_rewrite_allowed():
+    Category.history.all().delete()
+assert Category.history.count() == 0 and history_unprotected_tables() == []
+# A column a later migration adds with ALTER TABLE is covered after the next migrate.
+category._history_user = other
+category.save()
+with connection.cursor() as cursor:
+    cursor.execute(f"ALTER TABLE {table} ADD COLUMN note text NULL")
+assert history_protect() == [table]
+try:
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET note = 'x'")
+except IntegrityError as error:
+    assert "append-only" in str(error), error
+else:
+    raise SystemExit("not refused: an update of the added column")
+print("history append-only on sqlite")
+"""
 
 
 def _without_test_settings() -> dict[str, str]:

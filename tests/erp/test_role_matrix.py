@@ -24,6 +24,7 @@ from tests.factories import (
     ReturnCaseFactory,
     SalesOrderFactory,
     UserFactory,
+    WarehouseFactory,
 )
 from warehouse.models import (
     CountLocation,
@@ -131,6 +132,11 @@ ACCESS = {
     "policy_list":     (LOGIN,    NO,      OK,     NO,       NO,     OK,        OK),
     "policy_detail":   (LOGIN,    NO,      OK,     NO,       NO,     OK,        OK),
     "policy_action":   (LOGIN,    NO,      NO,     NO,       NO,     POST,      POST),
+    # Editing a draft's rules: operations managers (tests/returns/test_policy_editing.py).
+    "policy_rule_add": (LOGIN,    NO,      NO,     NO,       NO,     OK,        OK),
+    "policy_rule_edit": (LOGIN,   NO,      NO,     NO,       NO,     OK,        OK),
+    "policy_rule_delete": (LOGIN, NO,      NO,     NO,       NO,     POST,      POST),
+    "policy_rule_move": (LOGIN,   NO,      NO,     NO,       NO,     POST,      POST),
     "returns_api_case": (NO,      NO,      OK,     OK,       OK,     OK,        OK),
     # API transitions take POST, with the CS screen's permission for each (tests/api).
     "returns_api_case_authorize": (NO, NO, POST,   NO,       NO,     POST,      POST),
@@ -160,6 +166,7 @@ ACCESS = {
     "inbound_event_detail": (LOGIN, NO,    NO,     NO,       NO,     OK,        OK),
     "inbound_event_replay": (LOGIN, NO,    NO,     NO,       NO,     POST,      POST),
     "amazon_returns_import": (LOGIN, NO,   NO,     NO,       NO,     OK,        OK),
+    "threepl_returns_import": (LOGIN, NO,   NO,     NO,       NO,     OK,        OK),
     # Webhooks are not session-authenticated: a signature made with the channel's or
     # account's secret opens them, whoever is signed in, and only by POST, so a GET is 405
     # for everyone. An unsigned or wrongly signed POST is 401 for every role, anonymous
@@ -193,6 +200,13 @@ ACCESS = {
     "reconciliation_run_start": (LOGIN, NO, NO,     NO,       NO,     POST,      POST),
     "reconciliation_run": (LOGIN, NO,      NO,     NO,       OK,     OK,        OK),
     "reconciliation_amazon_import": (LOGIN, NO, NO, NO,      NO,     OK,        OK),
+    # Mappings and tolerances: operations managers (view/add/change_externallocation and
+    # _reconciliationtolerance); refusals and history are tested in tests/inventory.
+    "reconciliation_setup": (LOGIN, NO,    NO,     NO,       NO,     OK,        OK),
+    "reconciliation_mapping_new": (LOGIN, NO, NO,  NO,       NO,     OK,        OK),
+    "reconciliation_mapping_edit": (LOGIN, NO, NO, NO,       NO,     OK,        OK),
+    "reconciliation_tolerance_new": (LOGIN, NO, NO, NO,      NO,     OK,        OK),
+    "reconciliation_tolerance_edit": (LOGIN, NO, NO, NO,     NO,     OK,        OK),
     # The admin has its own sign-in page; it sends every non-staff user there too.
     # Warehouse bench (tablets): the warehouse group and operations managers do the bench
     # work (warehouse.receive_parcel, inspect_unit, disposition_unit, complete_putaway).
@@ -314,7 +328,12 @@ def reconciliation_pages() -> dict:
     """A variance and a run, for the reconciliation pages (behaviour: tests/inventory)."""
     from django.utils import timezone
 
-    from inventory.models import ReconciliationRun, ReconciliationVariance
+    from inventory.models import (
+        ExternalLocation,
+        ReconciliationRun,
+        ReconciliationTolerance,
+        ReconciliationVariance,
+    )
 
     variance = ReconciliationVariance.objects.create(
         source="shipbob",
@@ -332,7 +351,15 @@ def reconciliation_pages() -> dict:
         computed_at=timezone.now(),
     )
     run = ReconciliationRun.objects.create(kind="full")
+    mapping = ExternalLocation.objects.create(
+        source="shipbob",
+        external_code="MATRIX",
+        warehouse=WarehouseFactory(code="matrix-3pl", operator="3pl", provider="shipbob"),
+    )
+    tolerance = ReconciliationTolerance.objects.create(source="shipbob", units=1)
     return {
+        "reconciliation_mapping_edit": {"pk": mapping.pk},
+        "reconciliation_tolerance_edit": {"pk": tolerance.pk},
         "reconciliation_variance": {"pk": variance.pk},
         "reconciliation_variance_accept": {"pk": variance.pk},
         "reconciliation_run": {"pk": run.pk},
@@ -505,6 +532,16 @@ def page_url(db, settings, tmp_path):
         },
         "policy_detail": {"pk": case.rule_set_id},
         "policy_action": {"pk": case.rule_set_id, "action": "publish"},
+        "policy_rule_add": {"pk": case.rule_set_id},
+        **{
+            name: {"pk": case.rule_set_id, "rule_id": case.deciding_rule_id}
+            for name in ("policy_rule_edit", "policy_rule_delete")
+        },
+        "policy_rule_move": {
+            "pk": case.rule_set_id,
+            "rule_id": case.deciding_rule_id,
+            "direction": "up",
+        },
         "product_detail": {"pk": product.pk},
         "inventory_sku": {"key": product.sku},
         "inventory_unit": {"serial": unit.serial},

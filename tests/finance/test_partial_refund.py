@@ -172,3 +172,31 @@ def test_the_partial_refund_screen(client, case, finance_user):
     assert client.post(url, data).status_code == 302
     assert Refund.objects.filter(case=case).count() == 1
     assert refund.amount == Decimal("15.00")
+
+
+def test_the_refund_page_shows_a_partial_refund_as_an_amount_per_line_with_its_reason(
+    client, case, finance_user
+):
+    # given a partial refund of 12.50 on a line of two shirts at 30.00
+    refund = case_refund_propose_manual(
+        case_id=case.pk,
+        amounts={line_of(case): Decimal("12.50")},
+        reason="Goodwill: late delivery",
+        actor=finance_user,
+    )
+    client.force_login(finance_user)
+    # when finance opens it
+    response = client.get(f"/finance/refunds/{refund.pk}/")
+    html = response.content.decode()
+    # then it reads as what it is: the line's units and what was paid, the amount, the reason
+    assert response.status_code == 200
+    assert "Partial amounts" in html
+    row = html[html.index("Partial amounts") :]
+    row = row[row.index("<tbody>") : row.index("</tbody>")]
+    assert "2 × 30.00" in row
+    assert "60.00" in row
+    assert "12.50" in row
+    assert "Goodwill: late delivery" in row
+    # and never as one unit priced at the refunded amount
+    assert "Restocking fee" not in row
+    assert ">1<" not in row.replace(" ", "")

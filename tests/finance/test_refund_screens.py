@@ -148,3 +148,22 @@ def test_the_finance_home_counts_refunds_by_state(client, cs_user, finance_user)
     body = client.get(reverse("finance_home")).content.decode()
     assert "Refunds to approve" in body
     assert reverse("refund_queue") in body
+
+
+def test_the_queue_shows_the_oldest_refunds_up_to_its_limit_and_says_so(
+    client, cs_user, finance_user, monkeypatch
+):
+    # given three refunds waiting, and a queue that shows two at a time
+    monkeypatch.setattr("finance.refund_selectors.QUEUE_LIMIT", 2)
+    oldest, second, newest = (pending(cs_user) for _ in range(3))
+    client.force_login(finance_user)
+
+    # when finance opens the queue
+    body = client.get(reverse("refund_queue")).content.decode()
+
+    # then it lists the two waiting longest, says more wait, and still counts all three
+    assert f'id="refund-{oldest.pk}"' in body
+    assert f'id="refund-{second.pk}"' in body
+    assert f'id="refund-{newest.pk}"' not in body
+    assert "Showing the oldest 2; approve these to see the next." in body
+    assert 'badge badge-warn">3<' in body

@@ -143,7 +143,10 @@ def test_replay_needs_the_permission_and_a_parked_or_failed_event(shop, listed, 
     assert event.status == "processed"
 
 
-def test_a_topic_without_a_handler_parks_with_a_clear_error_and_no_exception(shop):
+def test_a_topic_without_a_handler_parks_with_a_clear_error_and_no_exception(shop, monkeypatch):
+    from erp.services import inbox
+
+    monkeypatch.delitem(inbox._handlers, ("shopify", "reverse_fulfillment_orders/dispose"))
     event = deliver(
         sample("shopify_webhook_reverse_fulfillment_orders_dispose.json"),
         topic="reverse_fulfillment_orders/dispose",
@@ -260,9 +263,10 @@ def test_an_older_snapshot_after_a_newer_one_changes_nothing(shop, listed):
 def test_a_webhook_through_processing_end_to_end(
     client, shop, listed, django_capture_on_commit_callbacks, monkeypatch
 ):
-    # The after-commit hook sends the task; here it is run in-process instead of by a broker.
+    # The after-commit hook queues the event for a batch task; here it is run in-process
+    # instead of by a broker.
     sent = []
-    monkeypatch.setattr("erp.services.inbox._send_processing", sent.append)
+    monkeypatch.setattr("erp.services.inbox_dispatch.processing_queue", sent.append)
     body = sample("shopify_webhook_orders_updated.json")
 
     with django_capture_on_commit_callbacks(execute=True):

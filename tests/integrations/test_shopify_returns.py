@@ -292,9 +292,9 @@ def test_an_attached_label_lets_the_carrier_move_the_case(shop):
     )
 
 
-def test_a_disposal_parks_for_later_until_reverse_fulfillment_orders_map_to_returns(shop):
+def test_a_disposal_parks_with_its_dispositions_and_why_it_cannot_be_applied(shop):
     # The dispose payload names only a reverse fulfillment order, which no webhook links to
-    # a return: it parks (no handler) with its reason, kept for replay.
+    # a return: it parks with a channel_dispute exception listing what Shopify reported.
     event = deliver(
         sample("shopify_webhook_reverse_fulfillment_orders_dispose.json"),
         topic="reverse_fulfillment_orders/dispose",
@@ -303,4 +303,8 @@ def test_a_disposal_parks_for_later_until_reverse_fulfillment_orders_map_to_retu
     inbound_event_process(event_id=event.pk)
     event.refresh_from_db()
     assert event.status == InboundEventStatus.PARKED
-    assert event.last_error
+    assert "reverse fulfillment order 11111111" in event.last_error
+    assert "line item 2222222: 1 × RESTOCKED (SELLABLE)" in event.last_error
+    assert "no webhook links a reverse fulfillment order" in event.last_error
+    exception = ExceptionCase.objects.get(subject_type="inbound_event", subject_id=str(event.pk))
+    assert exception.kind == "channel_dispute"

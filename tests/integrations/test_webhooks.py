@@ -262,3 +262,35 @@ def test_a_session_is_no_substitute_for_a_signature(client, make_user, shop, rol
 
     assert response.status_code == 401
     assert not InboundEvent.objects.exists()
+
+
+def test_cached_secrets_take_a_new_secret_at_once_and_drop_the_old_one(
+    client, shop, settings, django_assert_num_queries
+):
+    from erp.webhooks import views
+
+    settings.ERP_WEBHOOK_SECRETS_TTL = 60
+    views._secrets_cache.clear()
+    body = sample("shopify_webhook_returns_close.json")
+
+    def deliver(webhook_id: str, secret: str):
+        return post(
+            client,
+            shopify_url(),
+            body,
+            **shopify_headers(body, topic="returns/close", webhook_id=webhook_id, secret=secret),
+        ).status_code
+
+    assert deliver("a", "hush") == 202
+    # A second delivery reads no secrets: only the insert runs.
+    with django_assert_num_queries(1):
+        assert deliver("b", "hush") == 202
+    shop.webhook_secret = "brand-new"
+    shop.save()
+
+    # The cache refuses the new secret's signature, so fresh secrets are read and accept it;
+    # then the replaced secret is refused.
+    assert deliver("c", "brand-new") == 202
+    assert deliver("d", "hush") == 401
+    assert set(InboundEvent.objects.values_list("external_id", flat=True)) == {"a", "b", "c"}
+    views._secrets_cache.clear()

@@ -103,11 +103,14 @@ def post_ledger(world, line, start: int, stop: int) -> None:
             qty=1,
             idempotency_key=f"q-ship-{i}",
         )
+        # Each state in a location of its kind: quarantine holds no refurbish or available.
+        places = (world.cage, world.shelf_b, world.shelf_a)
         for j, state in enumerate((S.QUARANTINED, S.REFURBISH, S.AVAILABLE)):
             services.unit_transition(
                 product_id=world.serialized.pk,
                 serial="SN-Q",
                 to_state=state,
+                to_location_id=places[j].pk,
                 cause_type=CauseType.INSPECTION,
                 cause_id=str(i),
                 idempotency_key=f"q-unit-{i}-{j}",
@@ -123,11 +126,14 @@ def start_ledger(world):
     on sale, and one step of `post_ledger`. Returns the plain SKU's (large) order line."""
     line = world.order_line(world.plain, 1000)
     unit_round_trip(world, "SN-Q", world.order_line(world.serialized, 1))
-    for n, state in enumerate((S.REFURBISH, S.AVAILABLE)):
+    for n, (state, place) in enumerate(
+        ((S.REFURBISH, world.shelf_b), (S.AVAILABLE, world.shelf_a))
+    ):
         services.unit_transition(
             product_id=world.serialized.pk,
             serial="SN-Q",
             to_state=state,
+            to_location_id=place.pk,
             cause_type=CauseType.INSPECTION,
             idempotency_key=f"q-start-{n}",
         )

@@ -33,6 +33,7 @@ from inventory.models.states import (
     SHIPPABLE_STATES,
     TERMINAL_STATES,
     is_allowed_change,
+    kinds_refusing,
 )
 from tests.inventory.conftest import StockWorld
 
@@ -75,6 +76,14 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def location(self, index: int) -> int:
         return [self.world.shelf_a, self.world.shelf_b, self.world.cage][index].pk
+
+    def fits(self, location_id: int, state: str) -> bool:
+        """Whether the location's kind holds stock in that state (see states.py)."""
+        kinds = {
+            place.pk: place.kind
+            for place in (self.world.shelf_a, self.world.shelf_b, self.world.cage)
+        }
+        return kinds[location_id] not in kinds_refusing(state)
 
     def product(self, lotted: bool):
         return self.world.lotted if lotted else self.world.plain
@@ -143,7 +152,7 @@ class LedgerMachine(RuleBasedStateMachine):
         product = self.product(lotted)
         lot = lot if lotted else ""
         state = data.draw(st.one_of(st.sampled_from(sorted(RECEIVABLE_STATES)), STATES))
-        ok = state in RECEIVABLE_STATES
+        ok = state in RECEIVABLE_STATES and self.fits(self.location(loc), state)
         if self.attempt(
             ok,
             services.stock_receive,
@@ -168,6 +177,7 @@ class LedgerMachine(RuleBasedStateMachine):
             src_key != dst_key
             and is_allowed_change(state, dst_key[2])
             and self.expected[src_key] >= qty
+            and self.fits(dst_key[1], dst_key[2])
         )
         if self.attempt(
             ok,
@@ -194,7 +204,7 @@ class LedgerMachine(RuleBasedStateMachine):
         qty = self.draw_qty(data, src_key)
         service = services.stock_release if release else services.stock_reserve
         if self.attempt(
-            self.expected[src_key] >= qty,
+            self.expected[src_key] >= qty and self.fits(self.location(loc), wanted),
             service,
             product_id=product.pk,
             location_id=self.location(loc),
@@ -229,7 +239,7 @@ class LedgerMachine(RuleBasedStateMachine):
         loc, state, _ = self.draw_stocked(data, product.pk)
         key = (product.pk, loc, state, "")
         if delta > 0:
-            ok = state not in TERMINAL_STATES and state != S.RESERVED
+            ok = state not in TERMINAL_STATES and state != S.RESERVED and self.fits(loc, state)
         else:
             ok = state not in TERMINAL_STATES and self.expected[key] >= -delta
         if self.attempt(
@@ -259,6 +269,7 @@ class LedgerMachine(RuleBasedStateMachine):
         else:
             state = self.draw_next_state(data, OUTSIDE)
             ok = now is None and state in {S.IN_TRANSIT_RETURN, S.RECEIVED_PENDING_INSPECTION}
+        ok = ok and self.fits(self.location(loc), state)
         if self.attempt(
             ok,
             services.stock_receive,
@@ -277,7 +288,12 @@ class LedgerMachine(RuleBasedStateMachine):
         now = self.units.get(serial)
         state = self.draw_next_state(data, now[1] if now else OUTSIDE)
         then = (self.location(loc), state)
-        ok = now is not None and now != then and is_allowed_change(now[1], state)
+        ok = (
+            now is not None
+            and now != then
+            and is_allowed_change(now[1], state)
+            and self.fits(then[0], state)
+        )
         if self.attempt(
             ok,
             services.unit_transition,

@@ -10,6 +10,7 @@ from inventory.models import (
     ReconciliationVariance,
     RunKind,
     RunStatus,
+    VarianceStatus,
     VarianceTrendPoint,
 )
 from inventory.reconciliation import run_full_execute, run_full_start, run_incremental, runs
@@ -150,3 +151,42 @@ def test_an_incremental_run_covers_the_skus_moved_since_the_last(tpl):
     # (the 3PL's 5 now match ours)
     assert not ReconciliationVariance.objects.filter(product=tpl.cream).exclude(difference=0)
     assert run_incremental(now=T0 + timedelta(minutes=2)) is None
+
+
+def test_a_run_leaves_an_unchanged_variance_alone_and_clears_one_nothing_compares(tpl):
+    products = seed_many(tpl, 6)
+    first = run_full_execute(run_id=run_full_start().pk, now=T0 + timedelta(hours=1))
+    written = {
+        row.pk: (row.computed_at, row.run_id) for row in ReconciliationVariance.objects.all()
+    }
+    assert written, "the scenario has variances"
+    assert {run for _, run in written.values()} == {first.pk}
+    # given a row whose key nothing compares any more (a SKU neither we nor the 3PL hold)
+    gone = ReconciliationVariance.objects.filter(product=products[0]).first()
+    ReconciliationVariance.objects.filter(pk=gone.pk).update(product=ProductFactory(sku="GONE"))
+    # when the next full run finds every other figure as it was
+    second = run_full_execute(run_id=run_full_start().pk, now=T0 + timedelta(hours=2))
+    # then it does not write those rows again: they keep when and by which run they changed
+    for row in ReconciliationVariance.objects.filter(pk__in=written).exclude(pk=gone.pk):
+        assert (row.computed_at, row.run_id) == written[row.pk], row
+    # and the orphaned row clears, by this run
+    gone.refresh_from_db()
+    assert (gone.status, gone.difference, gone.run_id) == (VarianceStatus.MATCHED, 0, second.pk)
+
+
+def test_a_full_run_reuses_the_last_plan_and_extends_it_to_new_skus(tpl):
+    seed_many(tpl, 12)
+    first = run_full_execute(run_id=run_full_start(chunk_keys=6).pk, now=T0 + timedelta(hours=1))
+    # given SKUs created since, with stock at the 3PL
+    newer = [ProductFactory(sku=f"NEW-{i}", category=tpl.cream.category) for i in range(4)]
+    for i, product in enumerate(newer):
+        stock_in(tpl, product, 3, f"new-in-{i}")
+    # when the next run plans
+    second = run_full_execute(run_id=run_full_start(chunk_keys=6).pk, now=T0 + timedelta(hours=2))
+    # then it kept the last run's chunks, contiguous, and added chunks for the new ids
+    assert second.plan[: len(first.plan) - 1] == first.plan[:-1]
+    assert all(a[1] + 1 == b[0] for a, b in zip(second.plan, second.plan[1:], strict=False))
+    assert second.plan[-1][1] == max(p.pk for p in newer)
+    assert second.keys_done == second.keys_total
+    # and it compared the new SKUs (their stock differs from the report that lacks them)
+    assert ReconciliationVariance.objects.filter(product__in=newer, bucket="on_hand").count() == 4

@@ -154,7 +154,11 @@ def lifelike_history(*, days: int = 30, seed: int = 7):
     from erp.models.exceptions import ExceptionKind
     from inventory import services as stock
     from inventory.models import StockState
-    from reporting.snapshots import forecast_snapshot_build, kpi_snapshots_backfill
+    from reporting.snapshots import (
+        forecast_snapshot_build,
+        kpi_snapshots_backfill,
+        pipeline_snapshot_build,
+    )
     from tests.factories import (
         CategoryFactory,
         ChannelFactory,
@@ -292,6 +296,7 @@ def lifelike_history(*, days: int = 30, seed: int = 7):
     _reconciliation(rng, products, warehouses, now=now, days=days)
     kpi_snapshots_backfill(through=now.date(), days=days)
     forecast_snapshot_build()
+    pipeline_snapshot_build()
     return {"channels": channels, "warehouses": warehouses}
 
 

@@ -167,12 +167,11 @@ def test_an_ineligible_request_shows_the_reason_and_no_open_button(cs_client):
 
 
 def test_the_case_page_tells_the_whole_story(cs_client, cs_user, operations_user):
-    # given a high-risk case held for review, then authorized after the review
+    # given a high-risk case held for review, authorized by resolving the review (cleared)
     order = delivered_order(days_ago=0, segment=Customer.Segment.WATCHLIST, lines=((1, "600.00"),))
     case = open_case(order, cs_user)
     exception = ExceptionCase.objects.get(subject_id=str(case.pk))
     exception_resolve(exception_id=exception.pk, actor=operations_user, reason="Verified by phone")
-    services.return_case_authorize(case_id=case.pk, actor=cs_user, note="Customer verified")
     # when the agent opens it
     response = cs_client.get(reverse("return_detail", args=[case.pk]))
     html = response.content.decode()
@@ -187,7 +186,7 @@ def test_the_case_page_tells_the_whole_story(cs_client, cs_user, operations_user
         "Exception fraud review",
         "Customer message queued: Return under review",
         "Customer message queued: Return authorized, with instructions",
-        "Customer verified",
+        "Authorized after fraud review: Verified by phone",
         "Pending review → Authorized",
     ):
         assert text in html, text

@@ -198,7 +198,10 @@ class Simulation:
             exception_resolve(
                 exception_id=exception.pk, actor=self.world.manager, reason="Checked: genuine"
             )
-        returns.return_case_authorize(case_id=case.pk, actor=self.world.manager)
+        # A cleared fraud review authorizes the case itself (returns.fraud_review).
+        case.refresh_from_db()
+        if case.state == State.PENDING_REVIEW:
+            returns.return_case_authorize(case_id=case.pk, actor=self.world.manager)
 
     def op_customer_ships(self):
         case = self.pick(ReturnCase.objects.filter(state=State.AUTHORIZED))

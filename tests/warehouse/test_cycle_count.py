@@ -14,11 +14,13 @@ from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
 
+from erp.models.exceptions import ExceptionCase, ExceptionKind
 from erp.roles import Role
 from finance.models import AccountPurpose, JournalEntry, JournalLine
 from inventory import services as inventory
 from inventory.models import CauseType, ExternalSnapshot, StockMovement, StockState
-from tests.factories import UserFactory
+from tests.factories import OrderLineFactory, UserFactory
+from tests.factories.warehouse import product_in
 from tests.finance.journal_checks import check_deferred_constraints
 from warehouse.models import (
     CountApproval,
@@ -421,7 +423,16 @@ def test_a_handed_in_count_is_a_reconciliation_snapshot(warehouse, shirt, counte
 def test_a_due_plan_opens_a_count_for_its_assignee(warehouse, shirt, other_shirt, counter):
     # given a weekly plan of one SKU, due an hour ago, and a plan of returns-touched locations
     stock(shirt, warehouse.spot["stock"], 5)
-    stock(shirt, warehouse.spot["quarantine"], 2, state=S.AVAILABLE)
+    stock(shirt, warehouse.spot["receiving"], 2, state=S.RECEIVED_PENDING_INSPECTION)
+    inventory.stock_move(
+        product_id=shirt.pk,
+        qty=2,
+        from_location_id=warehouse.spot["receiving"].pk,
+        from_state=S.RECEIVED_PENDING_INSPECTION,
+        to_location_id=warehouse.spot["quarantine"].pk,
+        to_state=S.QUARANTINED,
+        idempotency_key=token("to-cage"),
+    )
     stock(other_shirt, warehouse.spot["refurbishment"], 2)
     now = timezone.now()
     plan = CountPlan.objects.create(
@@ -472,8 +483,6 @@ def test_the_counter_and_review_screens_take_the_same_queries_at_any_size(
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from tests.factories.warehouse import product_in
-
     def queries_for(skus: int) -> tuple[int, int]:
         products = [
             product_in("apparel", sku=f"Q{skus}-{i}", unit_cost="2.00") for i in range(skus)
@@ -497,3 +506,167 @@ def test_the_counter_and_review_screens_take_the_same_queries_at_any_size(
         return len(counting_page), len(review_page)
 
     assert queries_for(2) == queries_for(12)
+
+
+# --- Tolerance of ad hoc counts -------------------------------------------------------------------
+
+
+def test_an_ad_hoc_count_from_the_tablet_takes_the_default_tolerance(
+    client, settings, warehouse, shirt, other_shirt, counter
+):
+    # given a default tolerance of 1 unit and 10 percent, and on the books at A-01:
+    # 40 shirts, 5 other shirts and 3 green shirts
+    settings.CYCLE_COUNT_TOLERANCE_UNITS = 1
+    settings.CYCLE_COUNT_TOLERANCE_PERCENT = "10"
+    green = product_in("apparel", sku="TEE-GREEN-M", unit_cost="12.00")
+    stock(shirt, warehouse.spot["stock"], 40)
+    stock(other_shirt, warehouse.spot["stock"], 5)
+    stock(green, warehouse.spot["stock"], 3)
+    # when the counter starts a count by scanning A-01 on the tablet
+    client.force_login(counter)
+    assert client.post(reverse("warehouse_counts"), {"code": "A-01"}).status_code == 302
+    count = CycleCount.objects.get()
+    assert (count.tolerance_units, count.tolerance_percent) == (1, Decimal("10"))
+    # and counts 38 shirts (off 2 = 5%), 3 other shirts (off 2 = 40%), 2 green (off 1)
+    place = open_place(count, counter)
+    enter(place, shirt, 38, counter)
+    enter(place, other_shirt, 3, counter)
+    enter(place, green, 2, counter)
+    count = counting.count_submit(count_id=count.pk, actor=counter)
+    # then only the line off by more than both 1 unit and 10% goes back for recount
+    statuses = {sku: line.status for (sku, _serial), line in lines(count).items()}
+    assert statuses == {
+        shirt.sku: LineStatus.COUNTED,
+        other_shirt.sku: LineStatus.RECOUNT,
+        green.sku: LineStatus.COUNTED,
+    }
+
+
+def test_a_plans_count_takes_the_plans_tolerance(warehouse, shirt, counter):
+    # given a plan recounting anything off by more than 3 units and 0 percent
+    stock(shirt, warehouse.spot["stock"], 10)
+    plan = CountPlan.objects.create(
+        name="A-01", warehouse=warehouse, tolerance_units=3, approval_limit=Decimal("80.00")
+    )
+    plan.locations.set([warehouse.spot["stock"]])
+    count = count_plans.count_plan_start(plan_id=plan.pk, actor=counter)
+    assert (count.tolerance_units, count.tolerance_percent, count.approval_limit) == (
+        3,
+        Decimal("0"),
+        Decimal("80.00"),
+    )
+    # when 6 are counted (off 4), it goes back; 7 (off 3) would not have
+    place = open_place(count, counter)
+    enter(place, shirt, 6, counter)
+    count = counting.count_submit(count_id=count.pk, actor=counter)
+    assert lines(count)[(shirt.sku, "")].status == LineStatus.RECOUNT
+
+
+# --- A serial found that the ledger says left us -----------------------------------------------
+
+
+def test_a_found_unit_the_ledger_says_left_is_booked_back_or_held_for_investigation(
+    client, warehouse, laptop, counter, manager
+):
+    # given SN-7 sold and shipped to a customer, and SN-8 disposed of in the scrap area
+    shelf, scrap = warehouse.spot["stock"], warehouse.spot["disposal"]
+    stock(laptop, shelf, 2, serials=["SN-7", "SN-8"])
+    sale = OrderLineFactory(product=laptop, quantity=1)
+    inventory.stock_ship(
+        order_line_id=sale.pk,
+        location_id=shelf.pk,
+        qty=1,
+        from_state=S.AVAILABLE,
+        serials=["SN-7"],
+        idempotency_key=token("ship"),
+    )
+    inventory.stock_move(
+        product_id=laptop.pk,
+        qty=1,
+        serials=["SN-8"],
+        from_location_id=shelf.pk,
+        from_state=S.AVAILABLE,
+        to_location_id=scrap.pk,
+        to_state=S.DISPOSED,
+        actor=manager,
+        reason="Screen cracked",
+        cause_type=CauseType.DISPOSITION,
+        idempotency_key=token("scrap"),
+    )
+    # when a count of A-01 finds both on the shelf and a manager approves it
+    count = start(warehouse, counter)
+    place = open_place(count, counter)
+    enter(place, laptop, 1, counter, serial="SN-7")
+    enter(place, laptop, 1, counter, serial="SN-8")
+    count = counting.count_submit(count_id=count.pk, actor=counter)
+    outcomes = {serial: line.serial_outcome for (_sku, serial), line in lines(count).items()}
+    assert outcomes == {"SN-7": SerialOutcome.UNEXPECTED, "SN-8": SerialOutcome.UNEXPECTED}
+    count = decide(count, manager)
+
+    # then the count is posted; SN-7 is booked back at A-01 pending inspection (it may have
+    # been with the customer), by an adjustment-in caused by the count
+    assert count.state == CountState.POSTED
+    units = {unit.serial: unit for unit in laptop.units.all()}
+    assert (units["SN-7"].state, units["SN-7"].location_id) == (
+        S.RECEIVED_PENDING_INSPECTION,
+        shelf.pk,
+    )
+    moved = StockMovement.objects.get(cause_type=CauseType.COUNT, cause_id=str(count.pk))
+    assert (moved.unit_id, moved.from_location_id, moved.to_location_id, moved.to_state) == (
+        units["SN-7"].pk,
+        None,
+        shelf.pk,
+        S.RECEIVED_PENDING_INSPECTION,
+    )
+    assert on_hand(laptop) == {
+        ("A-01", S.RECEIVED_PENDING_INSPECTION): 1,
+        ("SCRAP", S.DISPOSED): 1,
+    }
+    # and valued by finance's rules at 610.00, balanced (pending-inspection stock sits with
+    # returns in cost of goods sold until inspected: Dr COGS / Cr Inventory adjustments)
+    entry_lines = set(count_journal(count).values_list("account__purpose", "debit", "credit"))
+    assert entry_lines == {
+        (AccountPurpose.COST_OF_GOODS_SOLD, Decimal("610.00"), Decimal("0.00")),
+        (AccountPurpose.INVENTORY_ADJUSTMENT, Decimal("0.00"), Decimal("610.00")),
+    }
+    # and SN-8 stays disposed: nothing posted, its line held for investigation
+    assert (units["SN-8"].state, units["SN-8"].location_id) == (S.DISPOSED, scrap.pk)
+    statuses = {serial: line.status for (_sku, serial), line in lines(count).items()}
+    assert statuses == {"SN-7": LineStatus.POSTED, "SN-8": LineStatus.HELD}
+    # and each has a serial_mismatch exception saying what the ledger says and what was done
+    reports = {
+        exception.subject_label: exception
+        for exception in ExceptionCase.objects.filter(kind=ExceptionKind.SERIAL_MISMATCH)
+    }
+    assert set(reports) == {"LAPTOP-15 SN-7", "LAPTOP-15 SN-8"}
+    sold, scrapped = reports["LAPTOP-15 SN-7"], reports["LAPTOP-15 SN-8"]
+    assert (sold.subject_type, sold.subject_id) == ("inventory_unit", str(units["SN-7"].pk))
+    assert "outside our stock" in sold.summary
+    assert "order_shipment" in sold.summary
+    assert "booked back" in sold.details
+    assert not sold.evidence["held"]
+    assert "disposed" in scrapped.summary
+    assert "disposition" in scrapped.summary
+    assert "held" in scrapped.details
+    assert scrapped.evidence["held"]
+    assert scrapped.evidence["count_line_id"] == lines(count)[(laptop.sku, "SN-8")].pk
+    # and the posted count's review page says which line is held
+    client.force_login(manager)
+    page = client.get(reverse("warehouse_count_review", args=[count.pk])).content.decode()
+    assert "1 line held for investigation" in page
+    assert "LAPTOP-15 SN-8" in page
+
+
+def test_an_empty_count_is_approved_on_the_record(warehouse, counter, lead):
+    # given a count of an empty A-01 in which nothing was found
+    count = start(warehouse, counter)
+    open_place(count, counter)
+    count = counting.count_submit(count_id=count.pk, actor=counter)
+    assert count.state == CountState.REVIEW
+    # when the lead approves it, then it is posted with a decision of no lines, and nothing moved
+    count = decide(count, lead)
+    assert count.state == CountState.POSTED
+    assert list(count.approvals.values_list("decision", "lines", "decided_by")) == [
+        (CountApproval.Decision.APPROVED, 0, lead.pk)
+    ]
+    assert not StockMovement.objects.filter(cause_type=CauseType.COUNT).exists()

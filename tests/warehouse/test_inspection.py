@@ -4,7 +4,8 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from tests.factories.warehouse import case_in_transit, product_in, shipped_order
+from inventory.models import InventoryUnit
+from tests.factories.warehouse import case_in_transit, gs1, product_in, shipped_order
 from warehouse.models import ChecklistTemplate, Inspection, InspectionPhoto, ReturnUnit
 from warehouse.services import checklist_template_revise
 
@@ -163,3 +164,26 @@ def test_a_health_and_beauty_checklist_takes_a_date_and_a_lot(
         answers={"seal_intact": "yes", "expiry_date": "2027-05-31", "lot": "L1"},
     )
     assert inspection.answers == {"seal_intact": True, "expiry_date": "2027-05-31", "lot": "L1"}
+
+
+def test_inspecting_a_serial_unit_grades_the_stock_unit_so_channel_rules_can_use_it(
+    cs_user, operations_user, warehouse_user, warehouse, headphones
+):
+    # Given headphones HP-1 shipped, returned and received as the same stock unit
+    order = shipped_order((headphones, 1, "120.00", ["HP-1"]), warehouse=warehouse)
+    InventoryUnit.objects.create(product=headphones, serial="HP-1", state="outside")
+    case = case_in_transit(order, agent=cs_user, manager=operations_user)
+    unit = receive(case, warehouse, warehouse_user, gs1(headphones, serial="HP-1")).units.get()
+    assert InventoryUnit.objects.get(serial="HP-1").grade == ""
+
+    # When the bench grades it B
+    inspect(unit, warehouse_user, grade="B")
+
+    # Then the stock unit carries grade B, and its history says who graded it and why
+    stock_unit = InventoryUnit.objects.get(serial="HP-1")
+    assert stock_unit.grade == "B"
+    latest = stock_unit.history.latest()
+    assert (latest.history_user, latest.history_change_reason) == (
+        warehouse_user,
+        "Inspected: grade B",
+    )

@@ -1,12 +1,14 @@
 """Operations managers list, preview and edit disposition rules; every change is audited and
 a bad one is refused beside its field, writing nothing."""
 
+import re
+
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 
 from erp.models import Category
-from warehouse.models import DispositionRule
+from warehouse.models import DispositionRule, DispositionRuleEdit
 from warehouse.rules import DispositionFacts
 from warehouse.services import disposition_rule_preview, disposition_rule_save
 
@@ -123,6 +125,7 @@ def test_the_screens_list_preview_create_and_refuse_beside_the_field(manager, ru
         "grade": "B",
         "outcome": "refurbish",
         "is_active": "on",
+        "client_token": "rule-form-1",
     }
     refused = manager.post(url, {**form, "note": ""})
     assert refused.status_code == UNPROCESSABLE
@@ -135,3 +138,58 @@ def test_the_screens_list_preview_create_and_refuse_beside_the_field(manager, ru
     assert manager.get(reverse("warehouse_rule_edit", args=[rule.pk])).status_code == 200
     # and: "hold" is not offered as an outcome
     assert 'value="hold"' not in manager.get(url).content.decode()
+
+
+def test_the_rule_form_carries_a_client_token_and_a_double_submit_saves_once(manager, rules):
+    # given: the new-rule form, as rendered, with its token
+    page = manager.get(reverse("warehouse_rule_new")).content.decode()
+    token = re.search(r'name="client_token" value="([0-9a-f]{32})"', page).group(1)
+    form = {
+        "name": "C liquidates",
+        "priority": "2",
+        "grade": "C",
+        "outcome": "liquidation",
+        "is_active": "on",
+        "note": "Grade C sells better by the pallet",
+        "client_token": token,
+    }
+    # when: the manager taps Save twice (the second after the first landed)
+    first = manager.post(reverse("warehouse_rule_new"), form)
+    second = manager.post(reverse("warehouse_rule_new"), form)
+    # then: one rule, one history row, one edit naming the manager; both taps land on the list
+    assert first.status_code == second.status_code == 302
+    rule = DispositionRule.objects.get(name="C liquidates")
+    assert DispositionRule.objects.count() == 3
+    assert rule.history.count() == 1
+    edit = DispositionRuleEdit.objects.get(client_token=token)
+    assert (edit.rule, edit.note) == (rule, "Grade C sells better by the pallet")
+    # when: an edit of that rule is submitted twice with its own token
+    edit_url = reverse("warehouse_rule_edit", args=[rule.pk])
+    changed = {**form, "priority": "7", "note": "Above grade-A rules", "client_token": "e" * 32}
+    assert manager.post(edit_url, changed).status_code == 302
+    assert manager.post(edit_url, {**changed, "priority": "9"}).status_code == 302
+    # then: the first submit counts; the replay changed nothing
+    rule.refresh_from_db()
+    assert (rule.priority, rule.history.count(), rule.edits.count()) == (7, 2, 2)
+
+
+def test_a_replayed_rule_save_writes_nothing_even_after_a_refusal(rules, operations_user):
+    restock = rules[0]
+    saved = disposition_rule_save(
+        rule_id=restock.pk,
+        values={"priority": 4},
+        note="Lower it",
+        actor=operations_user,
+        client_token="t-1",
+    )
+    assert saved.replayed is False
+    replay = disposition_rule_save(
+        rule_id=restock.pk,
+        values={"priority": 99},
+        note="Again",
+        actor=operations_user,
+        client_token="t-1",
+    )
+    restock.refresh_from_db()
+    assert (replay.replayed, replay.pk, restock.priority) == (True, restock.pk, 4)
+    assert restock.history.count() == 2

@@ -528,3 +528,48 @@ def test_the_bench_may_read_checklists_but_not_change_them(bench):
 
     assert response.status_code == 403
     assert list(ChecklistTemplate.objects.values_list("pk", "version", "is_current")) == before
+
+
+def test_a_wrong_sku_in_place_of_the_expected_unit_is_said_as_such(
+    bench, cs_user, operations_user, warehouse, shirt, other_shirt
+):
+    # given: a case for one blue shirt; the parcel holds a red one instead
+    case = parcel(warehouse, cs_user, operations_user, (shirt, 1, "30.00", ()))
+    url = reverse("warehouse_receive_case", args=[warehouse.pk, case.pk])
+
+    # when: the red shirt is scanned
+    page = bench.get(url, {"scans": [other_shirt.gtin]})
+
+    # then: the screen says what came instead of what, not that a unit is still to come
+    text = " ".join(page.content.decode().split())
+    assert (
+        f"Expected 1 × {shirt.sku}; scanned {other_shirt.sku} instead — received into "
+        "quarantine as a SKU mismatch, with the refund held."
+    ) in text
+    assert "not scanned yet" not in text
+    assert "flagged unit" not in text
+    # and: the receipt does what the screen said: the case is complete, the unit quarantined
+    response = bench.post(
+        url,
+        {"client_token": token(), "scans": [other_shirt.gtin], "packaging_ok": "on"},
+    )
+    assert response.status_code == 302
+    case.refresh_from_db()
+    unit = case.receipts.get().units.get()
+    assert (case.state, unit.stock_state) == ("received", StockState.QUARANTINED)
+
+
+def test_a_unit_still_missing_beside_a_wrong_one_waits_for_the_next_parcel(
+    bench, cs_user, operations_user, warehouse, shirt, other_shirt
+):
+    # given: a case for two blue shirts; one red shirt is scanned
+    case = parcel(warehouse, cs_user, operations_user, (shirt, 2, "30.00", ()))
+    url = reverse("warehouse_receive_case", args=[warehouse.pk, case.pk])
+
+    page = bench.get(url, {"scans": [other_shirt.gtin]})
+
+    # then: it cannot stand in for both, so the screen says what is still to come
+    text = " ".join(page.content.decode().split())
+    assert "2 expected units not scanned yet" in text
+    assert "1 flagged unit" in text
+    assert "instead" not in text

@@ -14,7 +14,14 @@ from .counts import (
     PlanKind,
     SerialOutcome,
 )
-from .disposition import Disposition, DispositionRule, Outcome, PutawayTask, RecoveryBasis
+from .disposition import (
+    Disposition,
+    DispositionRule,
+    DispositionRuleEdit,
+    Outcome,
+    PutawayTask,
+    RecoveryBasis,
+)
 from .inspection import (
     GENERAL,
     ChecklistTemplate,
@@ -39,6 +46,7 @@ __all__ = [
     "CycleCount",
     "Disposition",
     "DispositionRule",
+    "DispositionRuleEdit",
     "Grade",
     "Inspection",
     "InspectionPhoto",

@@ -49,7 +49,16 @@ class CountPlan(models.Model):
     )
     next_due_at = models.DateTimeField(null=True, blank=True)
     tolerance_units = models.PositiveIntegerField(
-        default=0, help_text="A line off by more than this many units is recounted once."
+        default=0,
+        help_text="A line off by more than this many units and the percentage below is "
+        "recounted once.",
+    )
+    tolerance_percent = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="Percentage of the line's system quantity it may be off by without a recount.",
     )
     approval_limit = models.DecimalField(
         max_digits=12,
@@ -97,7 +106,12 @@ class CycleCount(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     product_filter = models.JSONField(
         default=list, blank=True, help_text="Product ids the count is limited to (empty: all)."
     )
+    # A line is recounted when off by more than both: the units, and the percentage of its
+    # system quantity (so a pallet of 400 is not recounted for one carton of difference).
     tolerance_units = models.PositiveIntegerField(default=0)
+    tolerance_percent = models.DecimalField(
+        max_digits=5, decimal_places=2, default=Decimal("0"), validators=[MinValueValidator(0)]
+    )
     approval_limit = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("500"))
     submitted_at = models.DateTimeField(null=True, blank=True)
     posted_at = models.DateTimeField(null=True, blank=True)
@@ -164,6 +178,9 @@ class LineStatus(models.TextChoices):
     RECOUNT = "recount", "Recount requested"
     APPROVED = "approved", "Approved"
     POSTED = "posted", "Posted"
+    # Approved, but the ledger cannot take it: a serial found that the books say was disposed
+    # of or is on its way back from a customer. An exception says what to find out.
+    HELD = "held", "Held for investigation"
 
 
 class SerialOutcome(models.TextChoices):

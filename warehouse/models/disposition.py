@@ -73,6 +73,26 @@ class DispositionRule(models.Model):
     def __str__(self) -> str:
         return f"{self.name} → {self.get_outcome_display()}"
 
+    # What a unit must be for the rule to apply, in the order the form and the list show it.
+    CRITERIA = ("grade", "department", "category", "reason_group", "reason_code", "channel_kind")
+
+    def criteria_labels(self) -> list[str]:
+        """The criteria the rule sets, as the rule list shows them (none: any unit)."""
+        labels = []
+        if self.grade:
+            labels.append(f"grade {self.grade}")
+        if self.department:
+            labels.append(self.get_department_display())
+        if self.category_id:
+            labels.append(self.category.name)
+        if self.reason_group:
+            labels.append(self.get_reason_group_display())
+        if self.reason_code_id:
+            labels.append(self.reason_code.code)
+        if self.channel_kind:
+            labels.append(self.get_channel_kind_display())
+        return labels
+
     @property
     def specificity(self) -> int:
         criteria = (
@@ -84,6 +104,26 @@ class DispositionRule(models.Model):
             self.channel_kind,
         )
         return sum(1 for criterion in criteria if criterion)
+
+
+class DispositionRuleEdit(models.Model):
+    """One save of a disposition rule from the rule form: who, when, why, and the form's
+    client token, so a double submit saves once (and a new rule is created once)."""
+
+    rule = models.ForeignKey(DispositionRule, on_delete=models.PROTECT, related_name="edits")
+    client_token = models.CharField(max_length=64, unique=True)
+    note = models.CharField(max_length=200)
+    edited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    edited_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-edited_at", "-id"]
+        default_permissions = ("view",)
+
+    def __str__(self) -> str:
+        return f"{self.rule} edited by {self.edited_by_id} at {self.edited_at:%Y-%m-%d %H:%M}"
 
 
 class Disposition(models.Model):

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from erp.models import Location
 from inventory.models import StockBalance
+from inventory.reconciliation.buckets import PHYSICAL_STATES
 
 from ..count_selectors import abc_product_ids, locations_touched_by_returns
 from ..models import CountPlan, CycleCount, PlanKind
@@ -87,7 +88,10 @@ def _plan_scope(plan: CountPlan, *, now: datetime) -> tuple[list[int], list[int]
         return [], []
     holding = (
         StockBalance.objects.filter(
-            product_id__in=product_ids, qty__gt=0, location__in=stock_locations
+            product_id__in=product_ids,
+            qty__gt=0,
+            state__in=PHYSICAL_STATES,
+            location__in=stock_locations,
         )
         .values_list("location_id", flat=True)
         .distinct()

@@ -1,36 +1,50 @@
 """Cycle counts, review side: maker-checker approval within value limits, lines sent back for
 recount, and posting approved variances to the ledger with the count as cause.
 
-Posting is set-based: the quantity lines of each location go to `inventory.stock_post_batch`
-in one call (COPY, balances locked once); only serial lines and gains into states a batch may
-not create (quarantine, refurbishment, …) go through `stock_adjust` / `unit_transition` one by
-one. The journal entries are inventory's: every movement caused by a count is valued by
-`finance.valuation` (Inventory / Inventory adjustments) in the same transaction, so nothing
-here posts to the journal. Movements are dated at their location's snapshot time, the moment
-the variance was true, so a later reconciliation does not count them as in flight.
+Posting is set-based: the lines are read as plain values, and every quantity line of the count
+goes to `inventory.stock_post_batch` in one call (COPY, balances locked once); only serial
+lines and gains into states a batch may not create (quarantine, refurbishment, …) go through
+`stock_adjust` / `unit_transition` one by one. The journal entries are inventory's: every
+movement caused by a count is valued by `finance.valuation` (Inventory / Inventory
+adjustments) in the same transaction, so nothing here posts to the journal. Movements are
+dated no later than the count's snapshot time (the batch at it, single lines at their
+location's), so a reconciliation against the count's snapshot sees them as already booked.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from erp.models import Location
-from inventory.models import CauseType, InventoryUnit, StockBalance, StockState
-from inventory.models.states import OUTSIDE, RECEIVABLE_STATES
+from erp.models import Location, Product
+from erp.models.exceptions import ExceptionKind, SubjectType
+from erp.services.exceptions import exception_open
+from inventory.models import CauseType, InventoryUnit, StockBalance, StockMovement, StockState
+from inventory.models.states import OUTSIDE, RECEIVABLE_STATES, kinds_refusing
 from inventory.reconciliation.buckets import PHYSICAL_STATES
 from inventory.services import BatchLine, stock_adjust, stock_post_batch, unit_transition
 
 from ..count_selectors import warehouse_on_hand_at
-from ..models import CountApproval, CountEntry, CountLine, CountState, CycleCount, LineStatus
+from ..models import (
+    CountApproval,
+    CountEntry,
+    CountLine,
+    CountLocation,
+    CountState,
+    CycleCount,
+    LineStatus,
+)
 from ._support import require_perm, save
 
 S = StockState
+PENDING = S.RECEIVED_PENDING_INSPECTION
 APPROVE_PERMISSION = "warehouse.approve_count"
 OVER_LIMIT_PERMISSION = "warehouse.approve_count_over_limit"
 # The state a gain found at a location of this kind is booked in.
@@ -56,6 +70,57 @@ LOSS_ORDER = [
 ]
 
 
+class _Line(NamedTuple):
+    """An approved or rejected line as posting reads it (plain values: a count of 20,000 lines
+    built as model instances with their location and product cost more than posting them)."""
+
+    pk: int
+    product_id: int
+    lot: str
+    serial: str
+    variance: int
+    unit_cost: Decimal | None
+    round: int
+    location_id: int
+    location_code: str
+    location_kind: str
+    snapshot_at: datetime
+
+    @property
+    def variance_value(self) -> Decimal:
+        return self.variance * (self.unit_cost or 0)
+
+
+def _lines_in_review(count: CycleCount) -> list[_Line]:
+    """The count's lines in review, oldest first: two narrow queries, the lines without
+    joins and their (few) locations apart."""
+    places = {
+        pk: rest
+        for pk, *rest in CountLocation.objects.filter(count=count).values_list(
+            "pk", "location_id", "location__code", "location__kind", "snapshot_at"
+        )
+    }
+    rows = (
+        CountLine.objects.filter(count=count, status=LineStatus.COUNTED)
+        .order_by("pk")
+        .values_list(
+            "pk",
+            "product_id",
+            "lot",
+            "serial",
+            "counted_qty",
+            "system_qty",
+            "unit_cost",
+            "round",
+            "count_location_id",
+        )
+    )
+    return [
+        _Line(pk, product_id, lot, serial, counted - system, cost, round_, *places[place_id])
+        for pk, product_id, lot, serial, counted, system, cost, round_, place_id in rows
+    ]
+
+
 @transaction.atomic
 def count_review_decide(
     *,
@@ -74,8 +139,9 @@ def count_review_decide(
     managers); serial lines and gains into review states post through `stock_adjust`, which
     needs `inventory.adjust_stock`. Records the decision(s); lines sent back go to recount
     (round + 1, counted quantity cleared) and the count reopens; approved lines post their
-    variances (movements, balances, ATS, journal) and become posted; with nothing sent back
-    the count is posted.
+    variances (movements, balances, ATS, journal) and become posted — or held, with a
+    serial_mismatch exception, when the ledger cannot take them (`_post_serial`); with
+    nothing sent back the count is posted. The query count does not grow with the lines.
     """
     replay = CountApproval.objects.filter(client_token=client_token).first()
     if replay is not None:
@@ -86,18 +152,13 @@ def count_review_decide(
         raise ValidationError("This count is not waiting for review.", code="not_in_review")
     if CountEntry.objects.filter(line__count=count, counted_by=actor).exists():
         raise PermissionDenied("You counted this stock: someone else must approve it.")
-    lines = list(
-        CountLine.objects.filter(count=count, status=LineStatus.COUNTED).select_related(
-            "product", "count_location__location"
-        )
-    )
+    lines = _lines_in_review(count)
     sent_back = set(recount_line_ids)
-    unknown = sent_back - {line.pk for line in lines}
-    if unknown:
+    if sent_back - {line.pk for line in lines}:
         raise ValidationError("Only lines in review can be sent back.", code="unknown_line")
     approved = [line for line in lines if line.pk not in sent_back]
     rejected = [line for line in lines if line.pk in sent_back]
-    gross = sum((abs(line.variance_value or 0) for line in approved), Decimal(0))
+    gross = sum((abs(line.variance_value) for line in approved), Decimal(0))
     if gross > count.approval_limit and not actor.has_perm(OVER_LIMIT_PERMISSION):
         raise PermissionDenied(
             f"Variances worth {gross} exceed this count's approval limit of "
@@ -110,18 +171,15 @@ def count_review_decide(
             "manager must approve this count."
         )
     now = timezone.now()
-    if approved:
-        _post(count, approved, actor=actor)
-        CountApproval.objects.create(
-            count=count,
-            decision=CountApproval.Decision.APPROVED,
-            lines=len(approved),
-            net_value=sum((line.variance_value or 0 for line in approved), Decimal(0)),
-            abs_value=gross,
-            decided_by=actor,
-            decided_at=now,
-            client_token=client_token,
-            note=note[:200],
+    decisions = []
+    # An empty count (nothing on the books, nothing found) is approved too, on the record.
+    if approved or not rejected:
+        held = _post(count, approved, actor=actor)
+        posted_ids = [line.pk for line in approved if line.pk not in held]
+        _lines_set_status(posted_ids, LineStatus.POSTED)
+        _lines_set_status(sorted(held), LineStatus.HELD)
+        decisions.append(
+            _decision(count, CountApproval.Decision.APPROVED, approved, actor, now, note)
         )
     if rejected:
         CountLine.objects.filter(pk__in=[line.pk for line in rejected]).update(
@@ -130,17 +188,15 @@ def count_review_decide(
             round=max(line.round for line in rejected) + 1,
             recount_reason=(note or "Sent back by the reviewer.")[:200],
         )
-        CountApproval.objects.create(
-            count=count,
-            decision=CountApproval.Decision.REJECTED,
-            lines=len(rejected),
-            net_value=sum((line.variance_value or 0 for line in rejected), Decimal(0)),
-            abs_value=sum((abs(line.variance_value or 0) for line in rejected), Decimal(0)),
-            decided_by=actor,
-            decided_at=now,
-            client_token=f"{client_token}:recount" if approved else client_token,
-            note=note[:200],
+        decisions.append(
+            _decision(count, CountApproval.Decision.REJECTED, rejected, actor, now, note)
         )
+    # The first decision carries the client token (a replay finds it); a second its variant.
+    decisions[0].client_token = client_token
+    if len(decisions) > 1:
+        decisions[1].client_token = f"{client_token}:recount"
+    CountApproval.objects.bulk_create(decisions)
+    if rejected:
         count.reopen()
         save(count, actor=actor, why=f"{len(rejected)} line(s) sent back for recount")
     else:
@@ -150,34 +206,80 @@ def count_review_decide(
     return count
 
 
-def _single_path(line: CountLine) -> bool:
+def _decision(
+    count: CycleCount,
+    decision: str,
+    lines: list[_Line],
+    actor: AbstractBaseUser,
+    now: datetime,
+    note: str,
+) -> CountApproval:
+    return CountApproval(
+        count=count,
+        decision=decision,
+        lines=len(lines),
+        net_value=sum((line.variance_value for line in lines), Decimal(0)),
+        abs_value=sum((abs(line.variance_value) for line in lines), Decimal(0)),
+        decided_by=actor,
+        decided_at=now,
+        note=note[:200],
+    )
+
+
+def _lines_set_status(ids: list[int], status: str) -> None:
+    """One UPDATE from an array on PostgreSQL (an IN list of 20,000 ids costs more to plan
+    than to run); a plain IN elsewhere."""
+    if not ids:
+        return
+    if connection.vendor != "postgresql":
+        CountLine.objects.filter(pk__in=ids).update(status=status)
+        return
+    table = connection.ops.quote_name(CountLine._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET status = %s WHERE id = ANY(%s::bigint[])", [status, ids]
+        )
+
+
+def _single_path(line: _Line) -> bool:
     """A gain into a state the batch may not create stock in (it creates what a receipt may)."""
-    return (line.variance or 0) > 0 and _gain_state(line) not in RECEIVABLE_STATES
+    return line.variance > 0 and _gain_state(line) not in RECEIVABLE_STATES
 
 
-def _gain_state(line: CountLine) -> str:
-    return KIND_STATE.get(line.count_location.location.kind, S.AVAILABLE)
+def _gain_state(line: _Line) -> str:
+    return KIND_STATE.get(line.location_kind, S.AVAILABLE)
 
 
-def _post(count: CycleCount, lines: list[CountLine], *, actor: AbstractBaseUser) -> None:
-    """Post the approved lines' variances: one batch per location, the rest one by one."""
+def _post(count: CycleCount, lines: list[_Line], *, actor: AbstractBaseUser) -> set[int]:
+    """Post the approved lines' variances: every quantity line in one batch, the rest one by
+    one. Returns the ids of the lines held for investigation instead.
+
+    The batch is dated at the count's snapshot time (its last location's scan: the
+    `taken_at` of its reconciliation snapshot), one time for the whole batch; each location's
+    system quantity was fixed at its own scan, so what moved since is already out of the
+    variance."""
     reason = f"Cycle count {count.pk}"
     cause_id = str(count.pk)
     moving = [line for line in lines if line.variance]
-    batches: dict[int, list[BatchLine]] = defaultdict(list)
-    when: dict[int, object] = {}
-    losses = [line for line in moving if not line.serial and line.variance < 0]
-    on_hand = _balances_by_state(losses)
+    if not moving:
+        return set()
+    when = max(line.snapshot_at for line in moving)
+    batch: list[BatchLine] = []
+    held: set[int] = set()
+    on_hand = _balances_by_state(
+        count, [line for line in moving if not line.serial and line.variance < 0]
+    )
     for line in moving:
-        place = line.count_location
-        when[place.pk] = place.snapshot_at
         key = f"count:{count.pk}:line:{line.pk}:r{line.round}"
         if line.serial:
-            _post_serial(line, key=key, actor=actor, reason=reason, cause_id=cause_id)
-        elif line.variance > 0 and _single_path(line):
+            if not _post_serial(
+                line, key=key, actor=actor, reason=reason, cause_id=cause_id, count=count
+            ):
+                held.add(line.pk)
+        elif _single_path(line):
             stock_adjust(
                 product_id=line.product_id,
-                location_id=place.location_id,
+                location_id=line.location_id,
                 state=_gain_state(line),
                 qty_delta=line.variance,
                 reason=reason,
@@ -186,41 +288,42 @@ def _post(count: CycleCount, lines: list[CountLine], *, actor: AbstractBaseUser)
                 lot=line.lot,
                 cause_type=CauseType.COUNT,
                 cause_id=cause_id,
-                occurred_at=place.snapshot_at,
+                occurred_at=line.snapshot_at,
             )
         elif line.variance > 0:
-            batches[place.pk].append(
+            batch.append(
                 BatchLine(
                     idempotency_key=key,
                     product_id=line.product_id,
                     qty=line.variance,
-                    to_location_id=place.location_id,
+                    to_location_id=line.location_id,
                     to_state=_gain_state(line),
                     lot=line.lot,
                     cause_id=cause_id,
                 )
             )
         else:
-            batches[place.pk].extend(_loss_lines(line, key=key, on_hand=on_hand, cause_id=cause_id))
-    for place_id, batch in batches.items():
+            batch.extend(_loss_lines(line, key=key, on_hand=on_hand, cause_id=cause_id))
+    if batch:
         stock_post_batch(
-            lines=batch,
-            actor=actor,
-            cause_type=CauseType.COUNT,
-            reason=reason,
-            occurred_at=when[place_id],
+            lines=batch, actor=actor, cause_type=CauseType.COUNT, reason=reason, occurred_at=when
         )
-    CountLine.objects.filter(pk__in=[line.pk for line in lines]).update(status=LineStatus.POSTED)
+    return held
 
 
-def _balances_by_state(lines: list[CountLine]) -> dict[tuple, dict[str, int]]:
-    """{(product, location, lot): {state: qty}} today, for the loss lines, in one query."""
+def _balances_by_state(count: CycleCount, lines: list[_Line]) -> dict[tuple, dict[str, int]]:
+    """{(product, location, lot): {state: qty}} today, for the loss lines, in one query.
+
+    The SKUs come from a subquery of the count's lines, not a list of thousands of ids
+    (Django resolves an IN list parameter by parameter)."""
     if not lines:
         return {}
-    keys = {(line.product_id, line.count_location.location_id, line.lot) for line in lines}
+    keys = {(line.product_id, line.location_id, line.lot) for line in lines}
     found: dict[tuple, dict[str, int]] = defaultdict(dict)
     for product_id, location_id, lot, state, qty in StockBalance.objects.filter(
-        product_id__in={k[0] for k in keys},
+        product_id__in=CountLine.objects.filter(count=count, status=LineStatus.COUNTED).values(
+            "product_id"
+        ),
         location_id__in={k[1] for k in keys},
         state__in=LOSS_ORDER,
         qty__gt=0,
@@ -231,11 +334,10 @@ def _balances_by_state(lines: list[CountLine]) -> dict[tuple, dict[str, int]]:
 
 
 def _loss_lines(
-    line: CountLine, *, key: str, on_hand: dict[tuple, dict[str, int]], cause_id: str
+    line: _Line, *, key: str, on_hand: dict[tuple, dict[str, int]], cause_id: str
 ) -> list[BatchLine]:
     """A loss taken from the location's own state first, then the others in LOSS_ORDER."""
-    location = line.count_location.location
-    states = on_hand.get((line.product_id, location.pk, line.lot), {})
+    states = on_hand.get((line.product_id, line.location_id, line.lot), {})
     own = _gain_state(line)
     order = [own, *(state for state in LOSS_ORDER if state != own)]
     missing, out = -line.variance, []
@@ -247,7 +349,7 @@ def _loss_lines(
                     idempotency_key=key if not out else f"{key}:{state}",
                     product_id=line.product_id,
                     qty=take,
-                    from_location_id=location.pk,
+                    from_location_id=line.location_id,
                     from_state=state,
                     lot=line.lot,
                     cause_id=cause_id,
@@ -257,8 +359,9 @@ def _loss_lines(
             missing -= take
         if not missing:
             return out
+    sku = Product.objects.filter(pk=line.product_id).values_list("sku", flat=True).get()
     raise ValidationError(
-        f"{line.product.sku} at {location.code}: the count finds {-line.variance} fewer, but "
+        f"{sku} at {line.location_code}: the count finds {-line.variance} fewer, but "
         f"only {-line.variance - missing} can be written off now (the rest is reserved or "
         "has moved since); recount it.",
         code="loss_exceeds_stock",
@@ -266,49 +369,134 @@ def _loss_lines(
 
 
 def _post_serial(
-    line: CountLine, *, key: str, actor: AbstractBaseUser, reason: str, cause_id: str
-) -> None:
-    """Missing: the unit leaves stock. Unexpected: a unit of ours elsewhere moves here; one not
-    in stock is added here (inventory refuses what it may not create)."""
-    place = line.count_location
-    unit = InventoryUnit.objects.filter(product_id=line.product_id, serial=line.serial).first()
+    line: _Line,
+    *,
+    key: str,
+    actor: AbstractBaseUser,
+    reason: str,
+    cause_id: str,
+    count: CycleCount,
+) -> bool:
+    """Post one serial line; False when it is held for investigation instead.
+
+    Missing: the unit leaves stock. Unexpected, by what the ledger says of the unit:
+    - unknown: a new unit is added here, in the location's state;
+    - in our stock elsewhere: it moves here, in its state;
+    - outside (sold and shipped, or written off by an earlier count): the books were wrong
+      about it leaving, so it comes back by an adjustment-in — pending inspection, the only
+      way back inventory allows, and right, since it may have been with a customer — and a
+      serial_mismatch exception asks what left instead (a customer may hold another unit);
+    - disposed of, returned to the vendor, or on its way back from a customer (or outside
+      but found in quarantine, which holds nothing pending inspection): the ledger cannot
+      take it from here (a terminal state is final; a return in transit is received against
+      its RMA), so nothing posts, the line is held and a serial_mismatch exception asks for
+      the disposal, vendor return or receipt to be checked.
+    """
+    unit = (
+        InventoryUnit.objects.filter(product_id=line.product_id, serial=line.serial)
+        .select_related("product")
+        .first()
+    )
     common = {"actor": actor, "idempotency_key": key, "cause_type": CauseType.COUNT}
     if line.variance < 0:
         stock_adjust(
             product_id=line.product_id,
-            location_id=place.location_id,
+            location_id=line.location_id,
             state=unit.state,
             qty_delta=-1,
             reason=reason,
             serials=[line.serial],
             lot=unit.lot,
             cause_id=cause_id,
-            occurred_at=place.snapshot_at,
+            occurred_at=line.snapshot_at,
             **common,
         )
-    elif unit is not None and unit.state != OUTSIDE and unit.state in PHYSICAL_STATES:
-        unit_transition(
-            product_id=line.product_id,
-            serial=line.serial,
-            to_state=unit.state,
-            to_location_id=place.location_id,
-            reason=reason,
-            cause_id=cause_id,
-            **common,
-        )
-    else:
+    elif unit is None:
         stock_adjust(
             product_id=line.product_id,
-            location_id=place.location_id,
+            location_id=line.location_id,
             state=_gain_state(line),
             qty_delta=1,
             reason=reason,
             serials=[line.serial],
             lot=line.lot,
             cause_id=cause_id,
-            occurred_at=place.snapshot_at,
+            occurred_at=line.snapshot_at,
             **common,
         )
+    elif unit.state in PHYSICAL_STATES:
+        unit_transition(
+            product_id=line.product_id,
+            serial=line.serial,
+            to_state=unit.state,
+            to_location_id=line.location_id,
+            reason=reason,
+            cause_id=cause_id,
+            **common,
+        )
+    elif unit.state == OUTSIDE and line.location_kind not in kinds_refusing(PENDING):
+        _found_unit_report(line, unit, count=count, actor=actor, held=False)
+        stock_adjust(
+            product_id=line.product_id,
+            location_id=line.location_id,
+            state=PENDING,
+            qty_delta=1,
+            reason=f"{reason}: found, though the ledger says it had left our stock",
+            serials=[line.serial],
+            lot=unit.lot,
+            cause_id=cause_id,
+            occurred_at=line.snapshot_at,
+            **common,
+        )
+    else:
+        _found_unit_report(line, unit, count=count, actor=actor, held=True)
+        return False
+    return True
+
+
+def _found_unit_report(
+    line: _Line, unit: InventoryUnit, *, count: CycleCount, actor: AbstractBaseUser, held: bool
+) -> None:
+    """Open (or add to) the serial_mismatch exception of a unit found that the books say left."""
+    last = (
+        StockMovement.objects.filter(unit=unit)
+        .order_by("-occurred_at", "-id")
+        .values("cause_type", "cause_id", "occurred_at", "reason")
+        .first()
+    )
+    fate = f"is {unit.get_state_display().lower()}"
+    if last is not None:
+        fate += f" since {last['occurred_at']:%Y-%m-%d} ({last['cause_type']} {last['cause_id']})"
+    outcome = (
+        "Nothing was posted: the line is held until the record is checked."
+        if held
+        else "It was booked back at this location, pending inspection."
+    )
+    exception_open(
+        kind=ExceptionKind.SERIAL_MISMATCH,
+        subject_type=SubjectType.INVENTORY_UNIT,
+        subject_id=unit.pk,
+        subject_label=f"{unit.product.sku} {unit.serial}",
+        summary=f"Cycle count {count.pk} found {unit.serial} at {line.location_code}; "
+        f"the ledger says it {fate}.",
+        details=f"{outcome} Find out what left in its place, or why the record is wrong.",
+        evidence={
+            "count_id": count.pk,
+            "count_line_id": line.pk,
+            "location": line.location_code,
+            "unit_state": unit.state,
+            "last_movement": {
+                "cause_type": last["cause_type"],
+                "cause_id": last["cause_id"],
+                "occurred_at": last["occurred_at"].isoformat(),
+            }
+            if last
+            else None,
+            "held": held,
+        },
+        product=unit.product,
+        actor=actor,
+    )
 
 
 def count_snapshot_record(*, count: CycleCount, actor: AbstractBaseUser | None) -> int | None:
@@ -323,18 +511,20 @@ def count_snapshot_record(*, count: CycleCount, actor: AbstractBaseUser | None) 
     from inventory.reconciliation.snapshots import SnapshotLineIn, snapshot_record
 
     lines = list(
-        CountLine.objects.filter(count=count, status=LineStatus.COUNTED).select_related(
-            "product", "count_location"
+        CountLine.objects.filter(count=count, status=LineStatus.COUNTED).values_list(
+            "product_id", "product__sku", "counted_qty", "system_qty", "count_location_id"
         )
     )
     if not lines:
         return None
-    taken_at = max(line.count_location.snapshot_at for line in lines)
+    snapshots = dict(CountLocation.objects.filter(count=count).values_list("pk", "snapshot_at"))
+    taken_at = max(snapshots[place_id] for *_, place_id in lines)
     variance: dict[int, int] = defaultdict(int)
     skus: dict[int, str] = {}
-    for line in lines:
-        variance[line.product_id] += line.variance or 0
-        skus[line.product_id] = line.product.sku
+    for product_id, sku, counted, system, _place_id in lines:
+        if counted is not None and system is not None:
+            variance[product_id] += counted - system
+        skus[product_id] = sku
     books = warehouse_on_hand_at(
         warehouse_id=count.warehouse_id, product_ids=sorted(skus), at=taken_at
     )

@@ -9,11 +9,13 @@ screens the counter uses read only what was counted.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import DecimalField, ExpressionWrapper, F, Value
 from django.db.models.functions import Abs
 from django.utils import timezone
 
@@ -50,14 +52,17 @@ def count_start(
     product_ids: Sequence[int] = (),
     assignee_id: int | None = None,
     plan: CountPlan | None = None,
-    tolerance_units: int = 0,
-    approval_limit=None,
+    tolerance_units: int | None = None,
+    tolerance_percent: Decimal | None = None,
+    approval_limit: Decimal | None = None,
 ) -> CycleCount:
     """Open a count of these locations (of these SKUs only, when given).
 
     Effects: a person needs `warehouse.count_stock` (the scheduler passes no actor); refuses
     an empty list, a location of another warehouse, an inactive or disposal location; creates
-    the count (state open) and one CountLocation per location, with a history row.
+    the count (state open) and one CountLocation per location, with a history row. Tolerance
+    and approval limit come from the plan; without one, from the arguments, else the
+    settings' CYCLE_COUNT_TOLERANCE_UNITS / _PERCENT and the model's default limit.
     """
     if actor is not None:
         require_perm(actor, COUNT_PERMISSION, "start a count")
@@ -76,12 +81,22 @@ def count_start(
         assignee_id=assignee_id,
         created_by=actor,
         product_filter=sorted(set(product_ids)),
-        tolerance_units=plan.tolerance_units if plan else tolerance_units,
     )
     if plan is not None:
+        count.tolerance_units = plan.tolerance_units
+        count.tolerance_percent = plan.tolerance_percent
         count.approval_limit = plan.approval_limit
-    elif approval_limit is not None:
-        count.approval_limit = approval_limit
+    else:
+        count.tolerance_units = (
+            settings.CYCLE_COUNT_TOLERANCE_UNITS if tolerance_units is None else tolerance_units
+        )
+        count.tolerance_percent = Decimal(
+            settings.CYCLE_COUNT_TOLERANCE_PERCENT
+            if tolerance_percent is None
+            else tolerance_percent
+        )
+        if approval_limit is not None:
+            count.approval_limit = approval_limit
     save(count, actor=actor, why="Count opened" + (f" from plan {plan.name}" if plan else ""))
     CountLocation.objects.bulk_create(
         [CountLocation(count=count, location=location) for location in locations]
@@ -226,7 +241,9 @@ def count_submit(*, count_id: int, actor: AbstractBaseUser) -> CycleCount:
     and nobody counted (for serials: `missing`; a scanned serial the system did not have there
     is `unexpected`), and stores each line's standard cost. Lines of the first round that
     differ by more than the tolerance go back for a recount and the count stays open; else
-    the count moves to review and is recorded as a reconciliation snapshot.
+    the count moves to review and is recorded as a reconciliation snapshot. Beyond tolerance
+    means off by more than the count's units and by more than its percent of the system
+    quantity.
     """
     from .count_posting import count_snapshot_record
 
@@ -241,10 +258,17 @@ def count_submit(*, count_id: int, actor: AbstractBaseUser) -> CycleCount:
     if waiting:
         raise ValidationError(f"{waiting} line(s) wait for a recount.", code="recount_pending")
     _lines_fix_system(count, places)
+    # Off by more than both tolerances; percent compared as 100 x off by > percent x system.
     over = (
         CountLine.objects.filter(count=count, status=LineStatus.COUNTED, round=1)
         .annotate(off_by=Abs(F("counted_qty") - F("system_qty")))
         .filter(off_by__gt=count.tolerance_units)
+        .alias(off_by_100=F("off_by") * 100)
+        .filter(
+            off_by_100__gt=ExpressionWrapper(
+                F("system_qty") * Value(count.tolerance_percent), output_field=DecimalField()
+            )
+        )
     )
     recount_ids = list(over.values_list("pk", flat=True))
     if recount_ids:

@@ -4,7 +4,7 @@ and state, and a put-away task tells the bench where to carry it."""
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_fsm import can_proceed
 
@@ -17,6 +17,7 @@ from inventory.models import CauseType
 from ..models import (
     Disposition,
     DispositionRule,
+    DispositionRuleEdit,
     Outcome,
     PutawayTask,
     QuarantineRecord,
@@ -278,7 +279,12 @@ RULE_FIELDS = (
 
 @transaction.atomic
 def disposition_rule_save(
-    *, rule_id: int | None, values: dict, note: str, actor: AbstractBaseUser
+    *,
+    rule_id: int | None,
+    values: dict,
+    note: str,
+    actor: AbstractBaseUser,
+    client_token: str = "",
 ) -> DispositionRule:
     """Create a disposition rule (`rule_id` None) or change one.
 
@@ -286,9 +292,15 @@ def disposition_rule_save(
     why, with "hold" as the outcome (holding is a person's call), with a category outside
     the rule's department or a reason code outside its reason group, or with values the
     model refuses — writing nothing. Otherwise saves the rule (locked when it exists) with a
-    history row naming the manager and the note. Units decided before keep their decision.
+    history row naming the manager and the note, and with `client_token` (the form's) an
+    edit row (`DispositionRuleEdit`): the same token again returns the rule it saved, with
+    `rule.replayed` True, and writes nothing — a double submit, even two at once, saves once
+    and creates a new rule once. Units decided before keep their decision.
     """
     require_perm(actor, RULES_PERMISSION, "change disposition rules")
+    replay = _rule_saved_with(client_token)
+    if replay is not None:
+        return replay
     note = (note or "").strip()
     if not note:
         raise ValidationError({"note": "Say what changed and why."})
@@ -312,8 +324,37 @@ def disposition_rule_save(
     if errors:
         raise ValidationError(errors)
     rule.full_clean()
-    save(rule, actor=actor, why=note)
+    if not client_token:
+        save(rule, actor=actor, why=note)
+        rule.replayed = False
+        return rule
+    try:
+        # A savepoint: a twin submit racing this one waits on the token's unique index, then
+        # fails here and returns what the first one saved.
+        with transaction.atomic():
+            save(rule, actor=actor, why=note)
+            DispositionRuleEdit.objects.create(
+                rule=rule, client_token=client_token, note=note[:200], edited_by=actor
+            )
+    except IntegrityError:
+        replay = _rule_saved_with(client_token)
+        if replay is None:
+            raise
+        return replay
+    rule.replayed = False
     return rule
+
+
+def _rule_saved_with(client_token: str) -> DispositionRule | None:
+    if not client_token:
+        return None
+    edit = (
+        DispositionRuleEdit.objects.filter(client_token=client_token).select_related("rule").first()
+    )
+    if edit is None:
+        return None
+    edit.rule.replayed = True
+    return edit.rule
 
 
 def disposition_rule_preview(

@@ -10,7 +10,9 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import can_proceed
 
+from erp.models import Product
 from erp.validators import validate_photo
+from inventory import services as inventory
 
 from ..models import (
     GENERAL,
@@ -140,8 +142,32 @@ def inspection_record(
     )
     unit.inspect()
     save(unit, actor=actor, why=f"Inspected: grade {grade}")
+    _stock_unit_grade(unit, grade=grade, actor=actor)
     inspection.replayed = False
     return inspection
+
+
+# A serial's grade decides which channels may sell it once it is restocked (inventory's
+# channel rules), so the ledger's unit carries the grade its inspection gave.
+UNGRADABLE = frozenset({"unknown_serial", "unit_outside"})
+
+
+def _stock_unit_grade(unit: ReturnUnit, *, grade: str, actor) -> None:
+    if not (unit.product_id and unit.serial and unit.product.tracking == Product.Tracking.SERIAL):
+        return
+    try:
+        inventory.unit_grade(
+            product_id=unit.product_id,
+            serial=unit.serial,
+            grade=grade,
+            actor=actor,
+            reason=f"Inspected: grade {grade}",
+        )
+    except ValidationError as refusal:
+        # A foreign serial was received as a mismatch, not as one of our units: its grade
+        # stays on the inspection. The refusal wrote nothing.
+        if refusal.code not in UNGRADABLE:
+            raise
 
 
 @transaction.atomic

@@ -55,6 +55,8 @@ EXCEPTION_KIND = {
 }
 # Mismatches of the item itself (the rest are about the parcel as a whole).
 ITEM_KINDS = (M.UNKNOWN_ITEM, M.WRONG_SKU, M.EXTRA_ITEM, M.FOREIGN_SERIAL, M.LOT_MISMATCH)
+# An item of these kinds in place of a missing unit stands in for it (`_match`, `_outstanding`).
+_SUBSTITUTE_KINDS = {M.WRONG_SKU, M.UNKNOWN_ITEM}
 
 
 @dataclass(frozen=True)
@@ -77,13 +79,17 @@ class ExpectedLine:
 @dataclass(frozen=True)
 class ParcelCase:
     """The case a parcel is received against, as the returns workflow describes it.
-    `fully_received`: an earlier parcel completed it (a second tablet on the same parcel)."""
+    `fully_received`: an earlier parcel completed it (a second tablet on the same parcel).
+    `token` / `token_receipt_id`: the caller, holding the case's lock, already looked up
+    which receipt the client token `token` made (None: none), so the receipt need not."""
 
     case_id: int
     label: str
     sales_order: SalesOrder | None
     lines: tuple[ExpectedLine, ...]
     fully_received: bool = False
+    token: str = ""
+    token_receipt_id: int | None = None
 
 
 @dataclass
@@ -167,8 +173,30 @@ class ParcelPreview:
         return sum(1 for item in self.items if item.flag)
 
     @property
+    def stand_ins(self) -> tuple[tuple[int, PreviewItem], ...]:
+        """(return line id, item) for each missing unit a wrong or unknown item stands in for,
+        paired in order. As the receipt counts them (`_outstanding`): only when such items
+        cover every unit still missing, the parcel is the case's under a wrong label — it is
+        complete, and its SKU-mismatch exception, not a missing-items one, reports it."""
+        substitutes = [item for item in self.items if set(item.kinds) & _SUBSTITUTE_KINDS]
+        short = [
+            line.return_line_id
+            for line in self.lines
+            if not any(got for _want, got in line.components.values())
+            for _unit in range(max(line.quantity - line.received, 0))
+        ]
+        parts_short = any(
+            line.short and any(got for _want, got in line.components.values())
+            for line in self.lines
+        )
+        if not short or parts_short or len(substitutes) < len(short):
+            return ()
+        return tuple(zip(short, substitutes, strict=False))
+
+    @property
     def missing(self) -> int:
-        return sum(line.short for line in self.lines)
+        """Units (or bundle parts) still to come, not counting those a stand-in replaces."""
+        return sum(line.short for line in self.lines) - len(self.stand_ins)
 
     @property
     def pending(self) -> bool:
@@ -291,7 +319,10 @@ def receipt_record(
     Opens no savepoint: a refusal raises before anything is written.
     """
     require_perm(actor, RECEIVE_PERMISSION, "receive parcels")
-    replay = receipt_by_token(client_token=client_token)
+    if case.token and case.token == client_token:
+        replay = case.token_receipt_id and Receipt.objects.get(pk=case.token_receipt_id)
+    else:
+        replay = receipt_by_token(client_token=client_token)
     if replay is not None:
         replay.replayed = True
         return replay
@@ -469,7 +500,7 @@ def _match(
             missing[line.return_line_id] = {"units": short}
     # A wrong or unknown item in place of a missing one is most likely the same unit under a
     # wrong label: the SKU mismatch reports it, not a second "missing" exception.
-    substitutes = sum(1 for item in items if {M.WRONG_SKU, M.UNKNOWN_ITEM} & set(item.kinds))
+    substitutes = sum(1 for item in items if _SUBSTITUTE_KINDS & set(item.kinds))
     short_units = sum(what.get("units", 0) for what in missing.values())
     if short_units and substitutes >= short_units:
         for what in missing.values():
@@ -519,7 +550,7 @@ def _outstanding(items: list[_Item], lines: Sequence[ExpectedLine]) -> bool:
             short_units += short
     # A wrong or unknown item in place of a missing unit stands in for it (as in `_match`):
     # the parcel is the case's, under a wrong label, and its exception says so.
-    substitutes = sum(1 for item in items if {M.WRONG_SKU, M.UNKNOWN_ITEM} & set(item.kinds))
+    substitutes = sum(1 for item in items if _SUBSTITUTE_KINDS & set(item.kinds))
     return short_units > substitutes
 
 

@@ -1,0 +1,125 @@
+"""What one request of each load-test endpoint costs on its own: `load_test.py --profile`.
+
+The load test's latencies are mostly queueing when the offered work exceeds the CPUs. This
+measures the work itself: each endpoint called in this process through Django's test client,
+one request at a time on the seeded database (no gunicorn, no locust), with its query count
+and time, then cProfile of the approval flow (queue, approve, the refund page it redirects
+to), listing our own functions. It also prints the CPU the load test's people ask for per
+second, from these times and their think times, to set against the cores available.
+"""
+
+import cProfile
+import io
+import pstats
+import re
+import statistics
+import time
+
+from django.contrib.auth.models import User
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+CLIENT_TOKEN = re.compile(r'name="client_token" value="([^"]+)"')
+ROUNDS = 10
+# Per simulated person (load_test.user_classes): weight among 50 users, mean think time (s),
+# and the endpoints of one task.
+PEOPLE = {
+    "customer service": (20, 1.0, ["cs search", "cs case"]),
+    "warehouse": (15, 1.0, ["tablet receive page", "tablet receive"]),
+    "finance": (10, 1.0, ["approval queue", "approve refund"]),
+    "carrier": (5, 0.4, ["easypost webhook"]),
+}
+OUR_CODE = r"/(erp|finance|inventory|warehouse|returns|reporting)/"
+
+
+def _client(username: str) -> Client:
+    client = Client()
+    client.force_login(User.objects.get(username=username))
+    return client
+
+
+def _measure(call) -> tuple[float, int]:
+    with CaptureQueriesContext(connection) as queries:
+        started = time.perf_counter()
+        response = call()
+        elapsed = (time.perf_counter() - started) * 1000
+    assert response.status_code < 400, response.status_code
+    return elapsed, len(queries)
+
+
+def profile(data: dict, *, webhook) -> None:
+    users = data["users"]
+    cs = _client(users["customer_service"])
+    tablet = _client(users["warehouse"])
+    finance = _client(users["finance"])
+    carrier = Client()
+    cases, refunds = iter(data["cases"]), iter(data["refunds"])
+    site = data["warehouse"]
+    webhook_url, tracker_event = webhook
+    events = iter(range(1, 10**9))
+
+    def receive():
+        pk, _rma, _tracking, _number, gtin = next(cases)
+        url = f"/warehouse/sites/{site}/receive/{pk}/"
+        page = tablet.get(f"{url}?scans={gtin}")
+        token = CLIENT_TOKEN.search(page.content.decode()).group(1)
+        form = {"client_token": token, "scans": [gtin], "packaging_ok": "on"}
+        return lambda: tablet.post(url, form, follow=True)
+
+    def approve():
+        refund = next(refunds)
+        return lambda: finance.post(
+            f"/finance/refunds/{refund}/approve/", {"note": "load"}, follow=True
+        )
+
+    def tracker():
+        _pk, _rma, tracking, _number, _gtin = data["cases"][0]
+        body, headers = tracker_event(tracking=tracking, event_id=f"evt_profile_{next(events)}")
+        extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
+        return lambda: carrier.post(webhook_url, body, content_type="application/json", **extra)
+
+    pk, rma, _tracking, _number, gtin = data["cases"][-1]
+    endpoints = {
+        "cs search": lambda: lambda: cs.get(f"/cs/returns/?q={rma}"),
+        "cs case": lambda: lambda: cs.get(f"/cs/returns/{pk}/"),
+        "tablet receive page": lambda: (
+            lambda: tablet.get(f"/warehouse/sites/{site}/receive/{pk}/?scans={gtin}")
+        ),
+        "tablet receive": receive,
+        "approval queue": lambda: lambda: finance.get("/finance/refunds/"),
+        "approve refund": approve,
+        "easypost webhook": tracker,
+    }
+    cost = {}
+    print(f"\n{'endpoint':<22}{'queries':>9}{'median ms':>11}{'max ms':>9}   ({ROUNDS} requests)")
+    for name, prepare in endpoints.items():
+        prepare()()  # warm: imports, templates, the connection
+        timings, queries = [], 0
+        for _ in range(ROUNDS):
+            elapsed, queries = _measure(prepare())
+            timings.append(elapsed)
+        cost[name] = statistics.median(timings)
+        print(f"{name:<22}{queries:>9}{cost[name]:>11.0f}{max(timings):>9.0f}")
+
+    demand = sum(
+        count * sum(cost[e] for e in steps) / 1000 / (think + sum(cost[e] for e in steps) / 1000)
+        for count, think, steps in PEOPLE.values()
+    )
+    print(
+        f"\nOffered work at 50 users: about {demand:.1f} CPU-seconds per second for the web "
+        "processes alone (PostgreSQL, the worker and locust come on top); above the cores "
+        "available, requests queue and p95 grows with the queue."
+    )
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(3):
+        finance.get("/finance/refunds/")
+        approve()()
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out).sort_stats("cumulative")
+    stats.print_stats(OUR_CODE, 20)
+    print("\ncProfile, 3 × (approval queue + approve refund), our code by cumulative time:")
+    print(out.getvalue()[out.getvalue().find("   ncalls") :])
