@@ -2,17 +2,14 @@
 each readable row became and every row it could not read (docs/3pl_returns_report.md)."""
 
 from django import forms
-from django.contrib.auth.mixins import PermissionRequiredMixin
-from django.core.exceptions import ValidationError
-from django.views.generic import FormView
 
-from erp.models import InboundEvent
 from erp.services.threepl_reports import (
     IMPORT_PERMISSION,
     threepl_returns_report_import,
     threepl_warehouses,
 )
 from erp.validators import validate_report_upload
+from erp.views.report_imports import ReportImportView
 
 
 class ThreePLReturnsImportForm(forms.Form):
@@ -30,26 +27,15 @@ class ThreePLReturnsImportForm(forms.Form):
     )
 
 
-class ThreePLReturnsImportView(PermissionRequiredMixin, FormView):
+class ThreePLReturnsImportView(ReportImportView):
     permission_required = IMPORT_PERMISSION
     template_name = "erp/threepl_returns_import.html"
     form_class = ThreePLReturnsImportForm
 
-    def form_valid(self, form):
-        upload = form.cleaned_data["report"]
-        try:
-            result = threepl_returns_report_import(
-                body=upload.read(),
-                warehouse_code=form.cleaned_data["warehouse"].code,
-                actor=self.request.user,
-                filename=upload.name,
-            )
-        except ValidationError as error:
-            form.add_error("report", " ".join(error.messages))
-            return self.form_invalid(form)
-        events = InboundEvent.objects.defer("body", "headers").in_bulk(result.event_ids)
-        pairs = zip(result.report.rows, result.event_ids, strict=True)
-        rows = [(row, events.get(pk)) for row, pk in pairs]
-        return self.render_to_response(
-            self.get_context_data(form=self.form_class(), result=result, rows=rows)
+    def report_import(self, form, upload):
+        return threepl_returns_report_import(
+            body=upload.read(),
+            warehouse_code=form.cleaned_data["warehouse"].code,
+            actor=self.request.user,
+            filename=upload.name,
         )
