@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Count, F, Func, IntegerField, QuerySet, Sum
+from django.db.models import Count, F, Func, IntegerField, Q, QuerySet, Sum
 from django.utils import timezone
 
 from returns.models.cases import VOID_STATES
@@ -214,9 +214,16 @@ class WindowParts:
     computed_at: datetime | None
 
 
+# Today's snapshot (rebuilt by the hourly job) answers for today while it is this young; older,
+# today is computed live. Live, today's per-SKU and per-reason figures join every return line
+# of the day's cases: about 120 ms at a million cases, whatever plan PostgreSQL picks.
+TODAY_MAX_AGE = timedelta(hours=1)
+
+
 def window_parts(*, filters: KpiFilters, metrics: list[str], today: date | None = None):
-    """The parts of `metrics` over the window: the stored days (before today) from the
-    snapshots in one query, the rest computed live, one run of consecutive days at a time."""
+    """The parts of `metrics` over the window: the stored days from the snapshots in one query
+    (today's only while younger than TODAY_MAX_AGE), the rest computed live, one run of
+    consecutive days at a time."""
     today = today or timezone.now().date()
     dimension = snapshot_dimension(filters)
     merged: dict[str, dict] = {metric: {} for metric in metrics}
@@ -224,8 +231,9 @@ def window_parts(*, filters: KpiFilters, metrics: list[str], today: date | None 
     computed = None
     if dimension is not None:
         rows = KpiSnapshot.objects.filter(
+            Q(day__lt=today) | Q(day=today, computed_at__gte=timezone.now() - TODAY_MAX_AGE),
             day__gte=filters.start,
-            day__lte=min(filters.end, today - timedelta(days=1)),
+            day__lte=min(filters.end, today),
             dimension=dimension,
             metric__in=metrics,
         )

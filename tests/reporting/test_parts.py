@@ -4,12 +4,15 @@ live (percentiles to within half an hour), and snapshots per category for the ca
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from django.utils import timezone
 
 from reporting.kpis import KpiFilters, return_cycle_times
 from reporting.kpis.stats import percentile_cont
+from reporting.models import KpiSnapshot
 from reporting.parts import (
     PART_METRICS,
     SKU_RATES,
+    TODAY_MAX_AGE,
     all_parts,
     hist_metric,
     hist_percentile,
@@ -104,3 +107,29 @@ def test_category_filter_reads_the_categorys_own_snapshots(window_cases):
     assert sum(v or 0 for v in trend.series["units_requested"]) == 3
     everything = kpi_trend(filters=WINDOW, metrics=["units_requested"])
     assert sum(v or 0 for v in everything.series["units_requested"]) == 9
+
+
+def test_today_comes_from_its_snapshot_while_young_and_is_computed_live_after(window_cases):
+    # Given "today" is 12 March, its snapshot built, then one more case requested today
+    today = WINDOW.end
+    for day in WINDOW.days:
+        kpi_snapshot_build(day=day)
+    line = shipped_line(product=ProductFactory(), qty=5, shipped_at=T0 - 5 * 24 * H)
+    return_case(line=line, qty=4, requested_at=T0 + 80 * H, state="authorized")
+    metrics = [SKU_RATES]
+
+    def returned(parts):
+        return sum(units for _, units in parts.parts[SKU_RATES].values())
+
+    # When the window is read while today's snapshot is young
+    young = window_parts(filters=WINDOW, metrics=metrics, today=today)
+    # Then today came from it (the late case is not in it yet) and nothing was computed live
+    assert (young.snapshot_days, young.live_days, returned(young)) == (4, [], 9)
+
+    # When today's snapshot is older than TODAY_MAX_AGE
+    KpiSnapshot.objects.filter(day=today).update(
+        computed_at=timezone.now() - TODAY_MAX_AGE - timedelta(minutes=1)
+    )
+    old = window_parts(filters=WINDOW, metrics=metrics, today=today)
+    # Then today is computed live, with the late case's 4 units
+    assert (old.snapshot_days, old.live_days, returned(old)) == (3, [today], 13)
