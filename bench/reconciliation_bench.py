@@ -12,7 +12,7 @@ whose every SKU's ATS was acknowledged. Then, in one run:
 - a 20,000-line snapshot recorded with `snapshot_record`.
 
     .venv/bin/python bench/reconciliation_bench.py                    # 50k SKUs, 2M movements
-    .venv/bin/python bench/reconciliation_bench.py --movements 5000000 --skus 50000
+    .venv/bin/python bench/reconciliation_bench.py --issue-size       # issue 8: 5M, 200k keys
 
 DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/erp_bench_recon.
 """
@@ -33,7 +33,21 @@ from bench.harness import MEMORY_BROKER, recreate_database, setup_django
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/erp_bench_recon"
 TAKEN_AT = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 INCREMENTAL_RUNS = 30
+# Issue 8's benchmark size: SKU x location keys = 4 x SKUs, snapshot lines = 2 x SKUs.
+ISSUE_SKUS = 50_000
+ISSUE_MOVEMENTS = 5_000_000
 IMPORT_LINES = 20_000
+
+
+class StatementCount:
+    """An execute wrapper that counts the statements a connection sends."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        self.count += 1
+        return execute(sql, params, many, context)
 
 
 def parse_args() -> argparse.Namespace:
@@ -41,7 +55,17 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--skus", type=int, default=50_000)
     parser.add_argument("--movements", type=int, default=2_000_000)
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
-    return parser.parse_args()
+    parser.add_argument(
+        "--issue-size",
+        action="store_true",
+        help="the size issue 8 states: 5M movements, 200k SKU x location keys (50k SKUs at "
+        "4 locations) and a 100k-line snapshot (50k SKUs x 2 warehouses); overrides --skus "
+        "and --movements",
+    )
+    args = parser.parse_args()
+    if args.issue_size:
+        args.skus, args.movements = ISSUE_SKUS, ISSUE_MOVEMENTS
+    return args
 
 
 def main() -> None:
@@ -237,15 +261,18 @@ def main() -> None:
     fulls = []
     for label in ("first: opens exceptions", "steady state"):
         t, cpu = time.perf_counter(), cpu_seconds()
-        run = run_full_execute(run_id=run_full_start().pk, now=TAKEN_AT + timedelta(days=3))
+        statements = StatementCount()
+        with connection.execute_wrapper(statements):
+            run = run_full_execute(run_id=run_full_start().pk, now=TAKEN_AT + timedelta(days=3))
         fulls.append(time.perf_counter() - t)
         full_cpu = cpu_seconds() - cpu
         differing = ReconciliationVariance.objects.filter(bucket="sellable").exclude(difference=0)
         report(
             f"full run, {label}",
             f"{fulls[-1]:.2f} s",
-            f"{len(run.plan)} chunks, {run.keys_total:,} keys, {run.exceptions_opened:,} "
-            f"exceptions opened, {differing.count():,} sellable variances",
+            f"{len(run.plan)} chunks, {run.keys_total:,} keys, {statements.count:,} statements, "
+            f"{run.exceptions_opened:,} exceptions opened, {differing.count():,} sellable "
+            "variances",
         )
     full = fulls[-1]
     ratio = full / raw

@@ -15,5 +15,8 @@ def roles_of(user) -> list[Role]:
     """The user's roles in the order above; the first decides their home page."""
     if not user.is_authenticated:
         return []
-    names = {group.name for group in user.groups.all()}
+    # The request's user comes with its group names (erp.auth_backends); others are read.
+    names = getattr(user, "group_names", None)
+    if names is None:
+        names = {group.name for group in user.groups.all()}
     return [role for role in Role if role.value in names]

@@ -72,8 +72,11 @@ def refund_detail(request: HttpRequest, pk: int) -> HttpResponse:
         refund = selectors.refund_get(pk=pk)
     except Refund.DoesNotExist as error:
         raise Http404("No such refund.") from error
-    _with_refusals([refund], request.user)
     user = request.user
+    if refund.state == RefundState.PENDING_APPROVAL:
+        # Why this user may not approve it; the page shows it only while it waits (reading
+        # the user's limits is a query the page after an approval does not need).
+        _with_refusals([refund], user)
     actions = {
         "approve": refund.state == RefundState.PENDING_APPROVAL
         and user.has_perm(APPROVE_PERMISSION),

@@ -18,7 +18,6 @@ from reporting.forms import DEFAULT_DAYS, MAX_DAYS
 from reporting.kpis import (
     KpiFilters,
     exception_volume_by_kind,
-    open_pipeline,
     quarantine_aging,
     reconciliation,
     recovery,
@@ -27,6 +26,7 @@ from reporting.kpis import (
     return_cycle_times,
 )
 from reporting.models import KpiSnapshot
+from reporting.snapshots import pipeline_read
 from reporting.views import DASHBOARD_PERMISSIONS
 
 # Dates a window may cover: wide enough for any real history, narrow enough that a window's
@@ -158,7 +158,12 @@ class OverviewSerializer(serializers.Serializer):
     cycle_times = StageSerializer(many=True)
     restock_latency = DurationSerializer()
     quarantine = QuarantineSerializer()
-    open_pipeline = PipelineSerializer(many=True)
+    open_pipeline = PipelineSerializer(
+        many=True,
+        help_text="Open cases per state now: as the 5-minute job stored it, or counted live "
+        "when that is over an hour old.",
+    )
+    open_pipeline_as_of = serializers.DateTimeField(help_text="When the pipeline was counted.")
     exceptions = ExceptionKindSerializer(many=True)
     refund_latency = DurationSerializer(help_text="Proposed → issued.")
     inspection_to_refund = DurationSerializer()
@@ -179,9 +184,10 @@ def _duration(summary) -> dict:
 
 class KpiOverviewView(APIView):
     """The dashboards' KPIs over a window, each as its selector in reporting.kpis defines it:
-    return cycle time per stage, restock latency, quarantine aging, the open pipeline,
-    exception volume by kind, refund latency and accuracy, recovery by disposition and the
-    reconciliation variance."""
+    return cycle time per stage, restock latency, quarantine aging, the open pipeline (as the
+    dashboards read it: stored every 5 minutes, with when it was counted), exception volume by
+    kind, refund latency and accuracy, recovery by disposition and the reconciliation
+    variance."""
 
     permission_classes = [ActionPermissions]
     any_permissions = DASHBOARD_PERMISSIONS
@@ -192,6 +198,7 @@ class KpiOverviewView(APIView):
         query.is_valid(raise_exception=True)
         filters = query.filters()
         aging = quarantine_aging(filters=filters)
+        pipeline = pipeline_read(filters=filters)
         overview = {
             "start": filters.start,
             "end": filters.end,
@@ -205,7 +212,8 @@ class KpiOverviewView(APIView):
                 "buckets": [vars(bucket) for bucket in aging.buckets],
                 "released": _duration(aging.released),
             },
-            "open_pipeline": [vars(row) for row in open_pipeline(filters=filters)],
+            "open_pipeline": [vars(row) for row in pipeline.rows],
+            "open_pipeline_as_of": pipeline.as_of,
             "exceptions": [vars(row) for row in exception_volume_by_kind(filters=filters)],
             "refund_latency": _duration(refunds.refund_latency(filters=filters)),
             "inspection_to_refund": _duration(refunds.inspection_to_refund(filters=filters)),

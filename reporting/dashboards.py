@@ -90,7 +90,8 @@ def _finance(filters: KpiFilters):
             "refund_accuracy",
         ],
     )
-    recovery, recovery_chart = s.recovery_section(filters)
+    parts = s.finance_parts(filters)
+    recovery, recovery_chart = s.recovery_section(filters, parts)
     pipeline = s.pipeline_read(filters=filters)
     accuracy = s.trend_chart(trend, ["refund_accuracy"], "Refund accuracy", "fin-accuracy")
     accuracy.datasets[0]["values"] = [
@@ -99,7 +100,7 @@ def _finance(filters: KpiFilters):
     accuracy.datasets[0]["label"] = "Refund accuracy (%)"
     blocks = [
         Block("stats", s.pipeline_stats(filters, s.OPEN_STATE_GROUPS["finance"], pipeline)),
-        Block("stats", s.refund_stats(filters)),
+        Block("stats", s.refund_stats(filters, parts)),
         _pair(
             s.trend_chart(
                 trend,

@@ -7,11 +7,14 @@ window's) parts; the snapshot job stores them in `KpiSnapshot.breakdown`, and
 (today, a day the job has not reached).
 
 Cycle-time percentiles read from histograms of whole hours: each duration counts as the
-middle of its hour, so a median or p90 is exact to within half an hour.
+middle of its hour, so a median or p90 is exact to within half an hour. Restock latency and
+quarantine stays read from histograms of whole minutes (exact to within half a minute), and
+are stored for everything, each warehouse and each category: a channel does not apply to
+stock (`stock_filters`).
 """
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -24,9 +27,11 @@ from returns.models.cases import VOID_STATES
 from .kpis.cases import cases_filtered, lines_filtered
 from .kpis.cycle_time import STAGES, Stage
 from .kpis.filters import KpiFilters
+from .kpis.recovery import OUTCOME_LABELS, RecoveryRow, recovery_by_disposition
 from .kpis.refunds import RefundAccuracy, refund_accuracy, refunds_issued
 from .kpis.return_rate import shipped_units
 from .kpis.stats import DurationSummary, duration, on_postgresql
+from .kpis.stock_flow import quarantine_releases, restocks
 from .models import KpiSnapshot
 
 INSPECTION_TO_REFUND = Stage(
@@ -51,13 +56,21 @@ def reasons_metric(by: str) -> str:
 SKU_RATES = "sku_rates"
 REFUND_LATENCY = "refund_latency_hist"
 REFUND_ACCURACY = "refund_accuracy_parts"
+RESTOCK = "restock_minutes_hist"
+QUARANTINE_RELEASED = "quarantine_released_minutes_hist"
+RECOVERY = "recovery_parts"
+STOCK_METRICS = (RESTOCK, QUARANTINE_RELEASED)
 PART_METRICS = [
     *(hist_metric(stage.key) for stage in ALL_STAGES),
     *(reasons_metric(by) for by in REASON_DIMENSIONS),
     SKU_RATES,
     REFUND_LATENCY,
     REFUND_ACCURACY,
+    *STOCK_METRICS,
+    RECOVERY,
 ]
+HOUR = timedelta(hours=1)
+MINUTE = timedelta(minutes=1)
 # RefundAccuracy's counts, and its money in cents (a JSON number adds up exactly as an int).
 CENT = Decimal("0.01")
 ACCURACY_COUNTS = ("issued", "accurate", "reversed", "mismatched", "unverified")
@@ -158,6 +171,69 @@ def accuracy_from_parts(part: dict) -> RefundAccuracy:
     )
 
 
+def stock_filters(filters: KpiFilters) -> KpiFilters:
+    """The filters stock figures answer: a channel does not apply to stock."""
+    return replace(filters, channel_id=None)
+
+
+def minutes_hist(stays: list[tuple]) -> dict[str, int]:
+    """(duration, units) pairs as a histogram whole minutes → units."""
+    hist: dict[str, int] = defaultdict(int)
+    for spent, units in stays:
+        hist[str(int(spent.total_seconds() // 60))] += units
+    return dict(hist)
+
+
+def stock_parts(filters: KpiFilters) -> dict[str, dict]:
+    """`kpis.restock_latency` and `kpis.quarantine_aging`'s released units as histograms
+    minutes → units of the units leaving the state in the window (matched against the
+    movements of 90 and 365 days before it); none for a channel, which stock has not."""
+    if filters.channel_id is not None:
+        return {}
+    return {
+        RESTOCK: minutes_hist(restocks(filters)),
+        QUARANTINE_RELEASED: minutes_hist(quarantine_releases(filters)),
+    }
+
+
+def _cents(amount: Decimal) -> int:
+    return int(amount * 100)
+
+
+def recovery_parts(filters: KpiFilters) -> dict[str, list[int]]:
+    """`kpis.recovery.recovery_by_disposition` as "<outcome>|<currency>" → [units, returned
+    value, expected recovery, realized recovery] (money in cents), of the units whose current
+    disposition was decided in the window: adds up over days. Two queries."""
+    return {
+        f"{row.outcome}|{row.currency}": [
+            row.units,
+            _cents(row.returned_value),
+            _cents(row.expected),
+            _cents(row.realized),
+        ]
+        for row in recovery_by_disposition(filters=filters)
+    }
+
+
+def recovery_from_parts(part: dict) -> list[RecoveryRow]:
+    """`recovery_by_disposition`'s rows, in its order, from `recovery_parts`."""
+    rows = []
+    for key, (units, returned, expected, realized) in part.items():
+        outcome, currency = key.split("|", 1)
+        rows.append(
+            RecoveryRow(
+                outcome=outcome,
+                currency=currency,
+                units=units,
+                returned_value=(Decimal(returned) / 100).quantize(CENT),
+                expected=(Decimal(expected) / 100).quantize(CENT),
+                realized=(Decimal(realized) / 100).quantize(CENT),
+            )
+        )
+    order = {outcome: n for n, outcome in enumerate(OUTCOME_LABELS)}
+    return sorted(rows, key=lambda row: (order.get(row.outcome, 99), row.currency))
+
+
 def all_parts(filters: KpiFilters, metrics=None) -> dict[str, dict]:
     wanted = set(metrics or PART_METRICS)
     parts = {}
@@ -170,6 +246,10 @@ def all_parts(filters: KpiFilters, metrics=None) -> dict[str, dict]:
         parts[SKU_RATES] = sku_parts(filters)
     if wanted & {REFUND_LATENCY, REFUND_ACCURACY}:
         parts.update(refund_parts(filters))
+    if wanted & set(STOCK_METRICS):
+        parts.update(stock_parts(filters))
+    if RECOVERY in wanted:
+        parts[RECOVERY] = recovery_parts(filters)
     return {metric: value for metric, value in parts.items() if metric in wanted}
 
 
@@ -267,11 +347,13 @@ def window_parts(*, filters: KpiFilters, metrics: list[str], today: date | None 
 
 # The stored parts of the selected snapshot rows added up by PostgreSQL: a month of per-SKU
 # parts is tens of thousands of keys, which Python adds ten times slower. Parts are numbers or
-# lists of two numbers (reasons: lines and units; SKUs: shipped and returned).
+# lists of two to four numbers (reasons: lines and units; SKUs: shipped and returned; recovery:
+# units and three sums of money).
 STORED_SUMS_SQL = """
 SELECT s.metric, e.key, jsonb_typeof(e.value) = 'array',
     SUM(CASE WHEN jsonb_typeof(e.value) = 'number' THEN (e.value #>> '{}')::bigint END),
-    SUM((e.value ->> 0)::bigint), SUM((e.value ->> 1)::bigint)
+    SUM((e.value ->> 0)::bigint), SUM((e.value ->> 1)::bigint),
+    SUM((e.value ->> 2)::bigint), SUM((e.value ->> 3)::bigint)
 FROM (%s) s CROSS JOIN LATERAL jsonb_each(s.breakdown) e
 GROUP BY 1, 2, 3
 """
@@ -285,8 +367,10 @@ def _stored_sums(rows: QuerySet) -> dict[str, dict]:
     sums: dict[str, dict] = defaultdict(dict)
     with connection.cursor() as cursor:
         cursor.execute(STORED_SUMS_SQL % inner, params)
-        for metric, key, is_list, number, first, second in cursor.fetchall():
-            sums[metric][key] = [int(first), int(second)] if is_list else int(number)
+        for metric, key, is_list, number, *items in cursor.fetchall():
+            sums[metric][key] = (
+                [int(item) for item in items if item is not None] if is_list else int(number)
+            )
     return sums
 
 
@@ -301,8 +385,8 @@ def _runs(days: list[date]) -> list[list[date]]:
 
 
 def hist_percentile(hist: dict, fraction: float) -> float | None:
-    """percentile_cont over the durations a histogram of whole hours stands for, each at the
-    middle of its hour; None when empty."""
+    """percentile_cont over the durations a histogram of whole buckets (hours, minutes)
+    stands for, each at the middle of its bucket, in buckets; None when empty."""
     buckets = sorted((int(hour), n) for hour, n in hist.items() if n)
     total = sum(n for _, n in buckets)
     if not total:
@@ -322,12 +406,12 @@ def hist_percentile(hist: dict, fraction: float) -> float | None:
     return low + (high - low) * (position - lower)
 
 
-def hist_summary(hist: dict) -> DurationSummary:
+def hist_summary(hist: dict, bucket: timedelta = HOUR) -> DurationSummary:
     median, p90 = hist_percentile(hist, 0.5), hist_percentile(hist, 0.9)
     return DurationSummary(
         count=sum(hist.values()),
-        median=None if median is None else timedelta(hours=median),
-        p90=None if p90 is None else timedelta(hours=p90),
+        median=None if median is None else bucket * median,
+        p90=None if p90 is None else bucket * p90,
     )
 
 

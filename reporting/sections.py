@@ -16,17 +16,30 @@ from .kpis import KpiFilters
 from .parts import (
     ALL_STAGES,
     INSPECTION_TO_REFUND,
+    MINUTE,
+    QUARANTINE_RELEASED,
+    RECOVERY,
     REFUND_ACCURACY,
     REFUND_LATENCY,
+    RESTOCK,
     SKU_RATES,
     accuracy_from_parts,
     hist_metric,
     hist_summary,
     reasons_metric,
+    recovery_from_parts,
     stage_summaries,
+    stock_filters,
     window_parts,
 )
-from .snapshots import METRICS, Pipeline, Trend, forecast_read, pipeline_read
+from .snapshots import (
+    METRICS,
+    Pipeline,
+    Trend,
+    forecast_read,
+    pipeline_read,
+    quarantine_now_read,
+)
 from .tables import Cell, Chart, Column, Stat, Table
 
 GROUP_LABELS = dict(ReasonCode.Group.choices)
@@ -279,21 +292,27 @@ def exceptions_table(filters: KpiFilters) -> tuple[Table, Chart]:
 
 
 def quarantine_section(filters: KpiFilters) -> tuple[Table, Stat, Stat, Chart]:
-    aging = kpis.quarantine_aging(filters=filters)
-    restock = kpis.restock_latency(filters=filters)
+    """Quarantine aging now (kpis.quarantine_aging) as today's snapshot counted it while young,
+    restock latency and quarantine stays over the window from the daily snapshots' minute
+    histograms (reporting.parts); a channel does not apply to stock."""
+    stock = stock_filters(filters)
+    aging = quarantine_now_read(filters=stock)
+    parts = window_parts(filters=stock, metrics=[RESTOCK, QUARANTINE_RELEASED]).parts
+    restock = hist_summary(parts[RESTOCK], MINUTE)
+    released = hist_summary(parts[QUARANTINE_RELEASED], MINUTE)
     table = Table(
         "quarantine-aging",
         "Quarantine aging",
         [Column("Time in quarantine"), Column("Units", True)],
-        [[Cell(bucket.label), Cell(bucket.units)] for bucket in aging.buckets],
-        note=f"{aging.on_hand} units in quarantine now.",
+        [[Cell(label), Cell(units)] for label, units in aging.buckets.items()],
+        note=f"{aging.on_hand} units in quarantine now, counted {aging.as_of:%H:%M} UTC.",
     )
     chart = Chart(
         "quarantine-chart",
         "Units in quarantine by time there",
-        [bucket.label for bucket in aging.buckets] if aging.on_hand else [],
-        [{"label": "Units", "values": [bucket.units for bucket in aging.buckets]}],
-        note="Now",
+        list(aging.buckets) if aging.on_hand else [],
+        [{"label": "Units", "values": list(aging.buckets.values())}],
+        note=f"Now, counted {aging.as_of:%H:%M} UTC",
         description="Bar chart of the units in quarantine now, by how long they have been there",
         empty="No units in quarantine.",
     )
@@ -304,7 +323,6 @@ def quarantine_section(filters: KpiFilters) -> tuple[Table, Stat, Stat, Chart]:
         if restock.count
         else "No units restocked",
     )
-    released = aging.released
     release_stat = Stat(
         "Quarantine stay, released",
         "—" if released.median is None else f"{released.median_hours:.1f} h",
@@ -487,10 +505,18 @@ def _pct(rate: float | None) -> str:
     return "—" if rate is None else f"{rate * 100:.1f}%"
 
 
-def refund_stats(filters: KpiFilters) -> list[Stat]:
+FINANCE_PARTS = [REFUND_LATENCY, REFUND_ACCURACY, RECOVERY]
+
+
+def finance_parts(filters: KpiFilters) -> dict:
+    """The window's parts `refund_stats` and `recovery_section` read, in one pass."""
+    return window_parts(filters=filters, metrics=FINANCE_PARTS).parts
+
+
+def refund_stats(filters: KpiFilters, parts=None) -> list[Stat]:
     """Refund latency and accuracy over the window (kpis.refunds), from the daily snapshots'
     parts (reporting.parts): latency to the hour, today's refunds computed live."""
-    parts = window_parts(filters=filters, metrics=[REFUND_LATENCY, REFUND_ACCURACY]).parts
+    parts = finance_parts(filters) if parts is None else parts
     latency = hist_summary(parts[REFUND_LATENCY])
     accuracy = accuracy_from_parts(parts[REFUND_ACCURACY])
     return [
@@ -517,8 +543,10 @@ def refund_stats(filters: KpiFilters) -> list[Stat]:
     ]
 
 
-def recovery_section(filters: KpiFilters) -> tuple[Table, Chart]:
-    rows = kpis.recovery.recovery_by_disposition(filters=filters)
+def recovery_section(filters: KpiFilters, parts=None) -> tuple[Table, Chart]:
+    """Recovery by disposition (kpis.recovery) from the daily snapshots' parts."""
+    parts = finance_parts(filters) if parts is None else parts
+    rows = recovery_from_parts(parts[RECOVERY])
     table = Table(
         "recovery",
         "Recovery by disposition",

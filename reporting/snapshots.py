@@ -13,13 +13,25 @@ from returns.models import ReturnState
 from returns.models.cases import VOID_STATES
 
 from .forecast import HORIZON_DAYS, inbound_forecast
-from .kpis import KpiFilters, restock_latency, return_cycle_times
+from .kpis import KpiFilters, return_cycle_times
 from .kpis.cases import cases_filtered, lines_filtered
 from .kpis.queues import OPEN_STATES, StateCount, open_pipeline
 from .kpis.refunds import refund_latency
 from .kpis.return_rate import returned_units, shipped_units
+from .kpis.stock_flow import AGING_BUCKETS, quarantine_buckets
 from .models import KpiSnapshot
-from .parts import REFUND_ACCURACY, accuracy_from_parts, all_parts, snapshot_dimension
+from .parts import (
+    MINUTE,
+    PART_METRICS,
+    REFUND_ACCURACY,
+    RESTOCK,
+    TODAY_MAX_AGE,
+    accuracy_from_parts,
+    all_parts,
+    hist_summary,
+    snapshot_dimension,
+    stock_filters,
+)
 from .staleness import stale_days
 
 # metric → how a chart names it. Cycle times are stored per stage as
@@ -82,8 +94,8 @@ def _values_for(filters: KpiFilters, parts: dict, *, with_exceptions: bool) -> d
         None if accuracy.rate is None else Decimal(str(round(accuracy.rate, 4))),
         accuracy.checked,
     )
-    if filters.channel_id is None:
-        restock = restock_latency(filters=filters)
+    if RESTOCK in parts:
+        restock = hist_summary(parts[RESTOCK], MINUTE)
         values["restock_median_hours"] = (_hours(restock.median), restock.count)
     if with_exceptions:
         opened = ExceptionCase.objects.filter(
@@ -112,7 +124,8 @@ def kpi_snapshot_build(*, day: date) -> int:
     each category; with the parts of the window figures that do not add up (reporting.parts).
 
     Effects: replaces that day's KpiSnapshot rows (an upsert per metric and dimension, so a
-    rebuild is idempotent) with computed_at = now; returns how many rows it wrote.
+    rebuild is idempotent) with computed_at = now; on today, also the quarantine aging as of
+    now (`quarantine_now_read`). Returns how many rows it wrote.
     """
     now = timezone.now()
     dimensions = snapshot_dimensions(day)
@@ -138,6 +151,20 @@ def kpi_snapshot_build(*, day: date) -> int:
         for dimension, by_metric in parts.items()
         for metric, breakdown in by_metric.items()
     ]
+    if day == now.date():
+        rows += [
+            KpiSnapshot(
+                day=day,
+                metric=QUARANTINE_NOW,
+                dimension=dimension,
+                breakdown=buckets,
+                count=on_hand,
+                computed_at=now,
+            )
+            for dimension, filters in dimensions.items()
+            if filters.channel_id is None
+            for buckets, on_hand in [quarantine_buckets(filters=filters, now=now)]
+        ]
     KpiSnapshot.objects.bulk_create(
         rows,
         update_conflicts=True,
@@ -148,14 +175,16 @@ def kpi_snapshot_build(*, day: date) -> int:
 
 
 def kpi_snapshots_backfill(*, through: date, days: int = 60) -> list[date]:
-    """Build the snapshots of the `days` up to `through` that have none, and always rebuild
-    `through` and the day before (still filling when last built); returns the days built.
-    Each day is its own transaction."""
+    """Build the snapshots of the `days` up to `through` that have none or lack a part metric
+    (stored before it was added), and always rebuild `through` and the day before (still
+    filling when last built); returns the days built. Each day is its own transaction."""
     wanted = [through - timedelta(days=n) for n in range(days)]
     have = set(
-        KpiSnapshot.objects.filter(day__in=wanted, dimension="")
+        KpiSnapshot.objects.filter(day__in=wanted, dimension="", metric__in=PART_METRICS)
+        .values("day")
+        .annotate(n=Count("metric"))
+        .filter(n=len(PART_METRICS))
         .values_list("day", flat=True)
-        .distinct()
     )
     fresh = {through, through - timedelta(days=1)}
     built = [day for day in wanted if day not in have or day in fresh]
@@ -195,6 +224,43 @@ def kpi_snapshots_refresh(
         day=today, metric=REFRESHED, dimension="", defaults={"computed_at": started}
     )
     return sorted(stale | set(built))
+
+
+QUARANTINE_NOW = "quarantine_now"
+
+
+@dataclass(frozen=True)
+class QuarantineNow:
+    buckets: dict[str, int]  # kpis.stock_flow.AGING_BUCKETS' label → units
+    on_hand: int
+    as_of: datetime  # when it was counted: the snapshot's build, or now when counted live
+
+
+def quarantine_now_read(*, filters: KpiFilters, now: datetime | None = None) -> QuarantineNow:
+    """`kpis.quarantine_aging`'s buckets and units on hand for the filters' dimension (a
+    channel does not apply) as today's snapshot counted them, while younger than
+    TODAY_MAX_AGE; else counted live. One query, plus the live count's two."""
+    now = now or timezone.now()
+    filters = stock_filters(filters)
+    dimension = snapshot_dimension(filters)
+    stored = None
+    if dimension is not None:
+        stored = (
+            KpiSnapshot.objects.filter(
+                metric=QUARANTINE_NOW,
+                dimension=dimension,
+                day=now.date(),
+                computed_at__gte=now - TODAY_MAX_AGE,
+            )
+            .values_list("breakdown", "count", "computed_at")
+            .first()
+        )
+    if stored is None:
+        buckets, on_hand = quarantine_buckets(filters=filters, now=now)
+        return QuarantineNow(buckets, on_hand, now)
+    buckets, on_hand, at = stored
+    # JSONB keeps its keys in its own order: the buckets' is AGING_BUCKETS'.
+    return QuarantineNow({label: buckets.get(label, 0) for label, _ in AGING_BUCKETS}, on_hand, at)
 
 
 @dataclass(frozen=True)

@@ -4,21 +4,24 @@ units; a carrier scan recorded a day late moves a transit time to the day before
 reversed next month changes the accuracy of the day it was issued.
 
 Every figure of a day (reporting.snapshots, reporting.parts) is keyed by a moment of a case,
-a return line's case, a refund or an order, so a change can only touch the days of the
-moments the changed row had before and after it. Cases are compared with their previous
-history version, so closing a case today does not mark the day it was requested.
+a return line's case, a refund, an order, an exception, a stock movement or a disposition, so
+a change can only touch the days of the moments the changed row had before and after it.
+Cases are compared with their previous history version, so closing a case today does not mark
+the day it was requested.
 """
 
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
+from django.db.models.functions import TruncDate
 
-from erp.models import OrderLine, SalesOrder
-from finance.models import JournalEntry, Refund, RefundLine, RefundState
+from erp.models import ExceptionCase, OrderLine, ReasonCode, SalesOrder
+from finance.models import JournalEntry, RealizedRecovery, Refund, RefundLine, RefundState
+from inventory.models import StockMovement, StockState
 from returns.models import ReturnCase, ReturnLine
 from returns.models.cases import VOID_STATES
-from warehouse.models import Inspection
+from warehouse.models import Disposition, Inspection, ReturnUnit
 
 # The case moments a figure is keyed by (cycle-time stages end on them; returned units and
 # reasons are of the day requested; units received of the day received).
@@ -69,6 +72,16 @@ def _case_days(since: datetime) -> set[date]:
     return days
 
 
+def _utc_days(rows, field: str) -> set[date]:
+    """The distinct UTC days of `field` over `rows`, counted by the database."""
+    return set(
+        rows.order_by()
+        .annotate(day=TruncDate(field, tzinfo=UTC))
+        .values_list("day", flat=True)
+        .distinct()
+    )
+
+
 def _line_days(since: datetime) -> set[date]:
     """A return line added, changed or removed since: its case's day requested."""
     lines = ReturnLine.history.model.objects.filter(history_date__gt=since)
@@ -76,25 +89,82 @@ def _line_days(since: datetime) -> set[date]:
     return _days(cases.values_list("requested_at", flat=True))
 
 
+def _judged_lines(since: datetime) -> Q:
+    """The return lines a refund's accuracy is judged on that changed since: a unit of theirs
+    inspected or regraded (an inspection's history), the line itself changed (its reason), or
+    its reason code changed (its group decides whether the grade's deduction applies)."""
+    inspected = Inspection.history.model.objects.filter(history_date__gt=since).values("unit_id")
+    reasons = ReasonCode.history.model.objects.filter(history_date__gt=since).values("id")
+    return (
+        Q(return_line__in=ReturnUnit.objects.filter(pk__in=inspected).values("return_line_id"))
+        | Q(
+            return_line__in=ReturnLine.history.model.objects.filter(history_date__gt=since).values(
+                "id"
+            )
+        )
+        | Q(return_line__reason_id__in=reasons)
+    )
+
+
 def _refund_days(since: datetime) -> set[date]:
     """The day issued of a refund changed since (any version of it), of one whose journal
-    entry was reversed since, and of one of a return line inspected since (its accuracy is
-    judged against the inspection)."""
+    entry was reversed since, and of one of a return line its accuracy is judged on that
+    changed since (`_judged_lines`)."""
     history = Refund.history.model
     days = _days(history.objects.filter(history_date__gt=since).values_list("issued_at", flat=True))
     reversed_entries = JournalEntry.objects.filter(
         posted_at__gt=since, reverses__isnull=False
     ).values("reverses_id")
-    inspected_lines = Inspection.objects.filter(inspected_at__gt=since).values(
-        "unit__return_line_id"
-    )
-    refunds = Refund.objects.filter(state=RefundState.ISSUED).filter(
+    refunds = Refund.objects.filter(state=RefundState.ISSUED, issued_at__isnull=False).filter(
         Q(journal_entry_id__in=reversed_entries)
-        | Q(
-            pk__in=RefundLine.objects.filter(return_line_id__in=inspected_lines).values("refund_id")
+        | Q(pk__in=RefundLine.objects.filter(_judged_lines(since)).values("refund_id"))
+    )
+    return days | _utc_days(refunds, "issued_at")
+
+
+def _exception_days(since: datetime) -> set[date]:
+    """An exception opened since, whenever it says it was opened (a 3PL's late disposition, an
+    import): its day opened (exceptions opened)."""
+    created = ExceptionCase.history.model.objects.filter(history_date__gt=since, history_type="+")
+    return _days(created.values_list("opened_at", flat=True))
+
+
+WAITING_STATES = (StockState.RECEIVED_PENDING_INSPECTION, StockState.QUARANTINED)
+
+
+def _movement_days(since: datetime) -> set[date]:
+    """A movement into or out of a state whose stays are stored (restock latency, quarantine
+    stays) posted since: the day it occurred and the day of every later exit of that SKU from
+    that state, which the first-in, first-out matching may now pair differently."""
+    posted = StockMovement.objects.filter(posted_at__gt=since).filter(
+        Q(from_state__in=WAITING_STATES) | Q(to_state__in=WAITING_STATES)
+    )
+    days = _utc_days(posted, "occurred_at")
+    later = StockMovement.objects.filter(
+        from_state__in=WAITING_STATES, product_id__in=posted.values("product_id")
+    ).filter(
+        Exists(
+            posted.filter(
+                Q(from_state=OuterRef("from_state")) | Q(to_state=OuterRef("from_state")),
+                product_id=OuterRef("product_id"),
+                occurred_at__lte=OuterRef("occurred_at"),
+            )
         )
     )
-    return days | _days(refunds.values_list("issued_at", flat=True))
+    return days | _utc_days(later, "occurred_at")
+
+
+def _disposition_days(since: datetime) -> set[date]:
+    """Every disposition of a unit given one since (the one it supersedes is no longer its
+    current), of one realized recovery was recorded for since, and of a unit of a return line
+    changed since (its returned value): their days decided (recovery by disposition)."""
+    units = Disposition.history.model.objects.filter(history_date__gt=since).values("unit_id")
+    lines = ReturnLine.history.model.objects.filter(history_date__gt=since).values("id")
+    recovered = RealizedRecovery.objects.filter(recorded_at__gt=since).values("disposition_id")
+    dispositions = Disposition.objects.filter(
+        Q(unit_id__in=units) | Q(unit__return_line_id__in=lines) | Q(pk__in=recovered)
+    )
+    return _utc_days(dispositions, "decided_at")
 
 
 def _order_days(since: datetime) -> set[date]:
@@ -109,6 +179,14 @@ def _order_days(since: datetime) -> set[date]:
 
 def stale_days(*, since: datetime, before: date) -> set[date]:
     """The days before `before` whose stored figures rows changed since `since` may have
-    changed; five queries and one pass over the changed cases' history."""
-    days = _case_days(since) | _line_days(since) | _refund_days(since) | _order_days(since)
+    changed; nine queries and one pass over the changed cases' history."""
+    days = (
+        _case_days(since)
+        | _line_days(since)
+        | _refund_days(since)
+        | _order_days(since)
+        | _exception_days(since)
+        | _movement_days(since)
+        | _disposition_days(since)
+    )
     return {day for day in days if day < before}

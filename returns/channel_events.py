@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Permission
@@ -103,8 +104,27 @@ def channel_actor(channel: Channel) -> AbstractBaseUser:
     return user
 
 
+@dataclass(frozen=True)
+class _RequestLookups:
+    """What a batch of returns/request events look up, read once for the batch; `linked`
+    follows the batch's own writes."""
+
+    channels: dict[str, Channel]
+    linked: set[tuple[int, str]]  # (channel, Shopify return id) already linked to a case
+    orders: dict[tuple[int, str], SalesOrder]  # (channel, order number) → order
+    lines: dict[tuple[int, str], OrderLine]  # (order, Shopify line item id) → order line
+    reasons: dict[tuple[int, str], str]  # (channel, raw reason) → our code, by its mapping
+    active_reasons: set[str]  # our active reason codes
+    actors: dict[int, AbstractBaseUser]  # channel → its service account, if it exists
+
+
+_request_batch: ContextVar[_RequestLookups | None] = ContextVar("request_batch", default=None)
+
+
 def _channel(event: InboundEvent) -> Channel:
-    channel = Channel.objects.filter(code=event.account).first()
+    known = _request_batch.get()
+    channel = known.channels.get(event.account) if known else None
+    channel = channel or Channel.objects.filter(code=event.account).first()
     if channel is None:
         raise InboundEventParked(
             f"No channel has the code {event.account!r}: the webhook URL names an unknown "
@@ -118,17 +138,26 @@ def _channel(event: InboundEvent) -> Channel:
 def _reason_code(channel: Channel, raw: str) -> str:
     """Our reason code for a channel's raw one: the channel's own mapping, then the platform's
     shipped map, then our code of the same name; parks the event when none applies."""
-    mapped = (
-        ReasonCodeMapping.objects.filter(channel=channel, raw_code=raw)
-        .values_list("reason__code", flat=True)
-        .first()
-    )
+    known = _request_batch.get()
+    if known is not None and channel.pk in {c.pk for c in known.channels.values()}:
+        mapped = known.reasons.get((channel.pk, raw))
+    else:
+        known = None
+        mapped = (
+            ReasonCodeMapping.objects.filter(channel=channel, raw_code=raw)
+            .values_list("reason__code", flat=True)
+            .first()
+        )
     if mapped:
         return mapped
     for code, _label, canonical in platform_reason_map().get(channel.platform, []):
         if code == raw:
             return canonical
-    if ReasonCode.objects.filter(code=raw, is_active=True).exists():
+    if known is not None:
+        active = raw in known.active_reasons
+    else:
+        active = ReasonCode.objects.filter(code=raw, is_active=True).exists()
+    if active:
         return raw
     raise InboundEventParked(
         f"{channel.name} sent the return reason {raw!r}, which maps to no reason code: add a "
@@ -173,9 +202,42 @@ def _return_label(message: ShopifyReturn) -> str:
     return message.name or f"return {message.return_id}"
 
 
+def _case_open(
+    channel: Channel, order: SalesOrder, requests: list[services.LineRequest], *, note: str
+) -> ReturnCase:
+    """Open a case through the policy as the channel's service account, with the resolution
+    the policy offers first in RESOLUTION_PREFERENCE; raises the policy's ValidationError.
+
+    Most requests are offered a refund: it is asked for first, and what the policy offers is
+    evaluated only when it refuses that (writing nothing), instead of evaluating every
+    request twice."""
+    known = _request_batch.get()
+    actor = known.actors.get(channel.pk) if known is not None else None
+    create = partial(
+        services.return_case_create,
+        order_id=order.pk,
+        requests=requests,
+        actor=actor or channel_actor(channel),
+        source=Source.API,
+        note=note,
+    )
+    try:
+        return create(resolution=RESOLUTION_PREFERENCE[0])
+    except ValidationError as refused:
+        if set(getattr(refused, "error_dict", {})) != {"resolution"}:
+            raise
+    evaluation = services.return_request_evaluate(order=order, requests=requests)
+    offered = [r for r in RESOLUTION_PREFERENCE if r in evaluation.resolutions]
+    return create(resolution=offered[0] if offered else Resolution.REFUND)
+
+
 def _open_case(event: InboundEvent, channel: Channel, message: ShopifyReturn) -> None:
     subject = f"{channel.code} {_return_label(message)}"
-    order = SalesOrder.objects.filter(channel=channel, number=message.order_id).first()
+    known = _request_batch.get()
+    if known is not None:
+        order = known.orders.get((channel.pk, message.order_id))
+    else:
+        order = SalesOrder.objects.filter(channel=channel, number=message.order_id).first()
     if order is None:
         raise InboundEventParked(
             f"Unknown order {message.order_id} on {channel.name} for Shopify "
@@ -190,12 +252,19 @@ def _open_case(event: InboundEvent, channel: Channel, message: ShopifyReturn) ->
             kind=ExceptionKind.CHANNEL_DISPUTE,
             subject_label=subject,
         )
-    lines = {
-        line.channel_line_id: line
-        for line in OrderLine.objects.filter(
-            order=order, channel_line_id__in=[item.line_item_id for item in message.lines]
-        )
-    }
+    if known is not None:
+        lines = {
+            item.line_item_id: known.lines[(order.pk, item.line_item_id)]
+            for item in message.lines
+            if (order.pk, item.line_item_id) in known.lines
+        }
+    else:
+        lines = {
+            line.channel_line_id: line
+            for line in OrderLine.objects.filter(
+                order=order, channel_line_id__in=[item.line_item_id for item in message.lines]
+            )
+        }
     requests = []
     for item in message.lines:
         line = lines.get(item.line_item_id)
@@ -217,14 +286,10 @@ def _open_case(event: InboundEvent, channel: Channel, message: ShopifyReturn) ->
             )
         )
     try:
-        evaluation = services.return_request_evaluate(order=order, requests=requests)
-        offered = [r for r in RESOLUTION_PREFERENCE if r in evaluation.resolutions]
-        case = services.return_case_create(
-            order_id=order.pk,
-            requests=requests,
-            resolution=offered[0] if offered else Resolution.REFUND,
-            actor=channel_actor(channel),
-            source=Source.API,
+        case = _case_open(
+            channel,
+            order,
+            requests,
             note=f"Requested on Shopify ({_return_label(message)})",
         )
     except ValidationError as error:
@@ -241,6 +306,8 @@ def _open_case(event: InboundEvent, channel: Channel, message: ShopifyReturn) ->
         case=case,
         status=message.status,
     )
+    if known is not None:
+        known.linked.add((channel.pk, message.return_id))
     _record(
         case,
         kind=ExternalEventKind.CHANNEL_REQUESTED,
@@ -314,7 +381,14 @@ def shopify_return_apply(*, event: InboundEvent, message: ShopifyReturn) -> None
     """
     channel = _channel(event)
     if message.topic == "returns/request":
-        if not ChannelReturn.objects.filter(channel=channel, external_id=message.return_id):
+        known = _request_batch.get()
+        if known is not None:
+            linked = (channel.pk, message.return_id) in known.linked
+        else:
+            linked = ChannelReturn.objects.filter(
+                channel=channel, external_id=message.return_id
+            ).exists()
+        if not linked:
             _open_case(event, channel, message)
         return
     link = _linked(channel, message.return_id)
@@ -536,6 +610,56 @@ def shopify_refunds_prepare(pairs: list[tuple[InboundEvent, ShopifyRefund]]):
         _refund_batch.reset(token)
 
 
+@contextmanager
+def shopify_return_requests_prepare(pairs: list[tuple[InboundEvent, ShopifyReturn]]):
+    """Inside: `shopify_return_apply` reads, for these returns/request events, the channels,
+    the returns already linked, the orders and their lines, the channels' reason mappings and
+    the active reason codes and the channels' service accounts from seven queries, instead of
+    up to nine per event."""
+    channels = Channel.objects.in_bulk({event.account for event, _ in pairs}, field_name="code")
+    ids = [channel.pk for channel in channels.values()]
+    linked = set(
+        ChannelReturn.objects.filter(
+            channel_id__in=ids, external_id__in={message.return_id for _, message in pairs}
+        ).values_list("channel_id", "external_id")
+    )
+    orders = {
+        (order.channel_id, order.number): order
+        for order in SalesOrder.objects.filter(
+            channel_id__in=ids, number__in={message.order_id for _, message in pairs}
+        )
+    }
+    items = {item.line_item_id for _, message in pairs for item in message.lines}
+    lines = {
+        (line.order_id, line.channel_line_id): line
+        for line in OrderLine.objects.filter(
+            order__in=[order.pk for order in orders.values()], channel_line_id__in=items
+        )
+    }
+    raw = {item.reason_code for _, message in pairs for item in message.lines}
+    reasons = {
+        (channel_id, raw_code): code
+        for channel_id, raw_code, code in ReasonCodeMapping.objects.filter(
+            channel_id__in=ids, raw_code__in=raw
+        ).values_list("channel_id", "raw_code", "reason__code")
+    }
+    active = set(ReasonCode.objects.filter(is_active=True).values_list("code", flat=True))
+    # Service accounts that exist already: one object per channel, its permissions read once.
+    # (One created inside the batch is not kept: its event's savepoint may roll it back.)
+    usernames = {f"channel:{code}"[:150]: channel.pk for code, channel in channels.items()}
+    actors = {
+        usernames[user.username]: user
+        for user in get_user_model().objects.filter(username__in=usernames)
+    }
+    token = _request_batch.set(
+        _RequestLookups(channels, linked, orders, lines, reasons, active, actors)
+    )
+    try:
+        yield
+    finally:
+        _request_batch.reset(token)
+
+
 def shopify_return_label_record(*, event: InboundEvent, message: ShopifyReverseDelivery) -> None:
     """Record the return label Shopify attached, so carrier events find the case by it.
 
@@ -665,14 +789,10 @@ def _amazon_case(
             comment=row.comments,
         )
         try:
-            evaluation = services.return_request_evaluate(order=order, requests=[request])
-            offered = [r for r in RESOLUTION_PREFERENCE if r in evaluation.resolutions]
-            case = services.return_case_create(
-                order_id=order.pk,
-                requests=[request],
-                resolution=offered[0] if offered else Resolution.REFUND,
-                actor=channel_actor(channel),
-                source=Source.API,
+            case = _case_open(
+                channel,
+                order,
+                [request],
                 note=f"Reported by Amazon ({row.topic}, {row.return_ref})"[:100],
             )
         except ValidationError as error:
@@ -771,6 +891,9 @@ def shopify_handlers_register() -> None:
 
     for topic in sorted(RETURN_TOPICS):
         inbox_handler_register(source=SOURCE, topic=topic, handler=shopify_return_apply)
+    inbox_batch_preparer_register(
+        source=SOURCE, topic="returns/request", preparer=shopify_return_requests_prepare
+    )
     inbox_handler_register(source=SOURCE, topic="refunds/create", handler=shopify_refund_record)
     inbox_batch_preparer_register(
         source=SOURCE, topic="refunds/create", preparer=shopify_refunds_prepare

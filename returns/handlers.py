@@ -5,10 +5,18 @@ this module makes each carrier report have one effect on the case, whatever orde
 arrive in: the case only ever moves forward (authorized → in transit → delivered), a
 "delivered" arriving first moves it through both, and an older report after a newer one is
 recorded on the timeline without moving anything back.
+
+A batch of reports (`erp.services.inbox_batch`) reads the cases, their newest milestones and
+the reports already recorded for all its events at once (`carrier_tracking_prepare`), with the
+cases locked in id order; each event still has its own effect, once.
 """
 
 import re
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from django.db import IntegrityError, transaction
 
@@ -54,29 +62,55 @@ def carrier_key(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
-def _case_for(update: TrackingUpdate) -> tuple[ReturnCase, str]:
-    """The case shipped (or labelled) under this tracking number, locked, with the carrier
-    name we know it by; parks the event when there is none.
+class _Candidate(NamedTuple):
+    case_id: int
+    requested_at: datetime
+    carrier: str
+
+
+class _Milestone(NamedTuple):
+    occurred_at: datetime
+    kind: str
+
+
+@dataclass(frozen=True)
+class _TrackingLookups:
+    """What a batch of carrier reports look up, read once for the batch; `cases`, `newest` and
+    `recorded` follow the batch's own writes."""
+
+    candidates: dict[str, list[_Candidate]]  # tracking number → cases shipped or labelled so
+    cases: dict[int, ReturnCase]  # the chosen cases, locked
+    newest: dict[int, _Milestone]  # case → its newest movement or trouble milestone
+    recorded: set[tuple[int, str]]  # (case, dedupe key) already on a timeline
+
+
+_tracking_batch: ContextVar[_TrackingLookups | None] = ContextVar("tracking_batch", default=None)
+
+
+def _candidates(numbers: set[str]) -> dict[str, list[_Candidate]]:
+    """For each tracking number, the cases shipped under it and those labelled with it."""
+    found: dict[str, list[_Candidate]] = {}
+    for number, *row in ReturnCase.objects.filter(tracking_number__in=numbers).values_list(
+        "tracking_number", "pk", "requested_at", "carrier"
+    ):
+        found.setdefault(number, []).append(_Candidate(*row))
+    for number, *row in ReturnCaseEvent.objects.filter(
+        kind=ExternalEventKind.LABEL, tracking_number__in=numbers
+    ).values_list("tracking_number", "case_id", "case__requested_at", "carrier"):
+        found.setdefault(number, []).append(_Candidate(*row))
+    return found
+
+
+def _choose(update: TrackingUpdate, candidates: list[_Candidate]) -> _Candidate:
+    """The case a report is about; parks the event when there is none.
 
     Several cases under one number (a reused number) are told apart by carrier, then the
     most recently requested one wins."""
-    # (case id, requested at, carrier) for the case's own number and for labels issued for it.
-    candidates = list(
-        ReturnCase.objects.filter(tracking_number=update.tracking_number).values_list(
-            "pk", "requested_at", "carrier"
-        )
-    ) + list(
-        ReturnCaseEvent.objects.filter(
-            kind=ExternalEventKind.LABEL, tracking_number=update.tracking_number
-        ).values_list("case_id", "case__requested_at", "carrier")
-    )
-    candidates.sort(key=lambda row: (row[1], row[0]), reverse=True)
+    ordered = sorted(candidates, key=lambda c: (c.requested_at, c.case_id), reverse=True)
     same_carrier = [
-        row
-        for row in candidates
-        if not row[2] or carrier_key(row[2]) == carrier_key(update.carrier)
+        c for c in ordered if not c.carrier or carrier_key(c.carrier) == carrier_key(update.carrier)
     ]
-    chosen = (same_carrier or candidates)[:1]
+    chosen = (same_carrier or ordered)[:1]
     if not chosen:
         raise InboundEventParked(
             f"No return case has tracking number {update.tracking_number} "
@@ -84,21 +118,84 @@ def _case_for(update: TrackingUpdate) -> tuple[ReturnCase, str]:
             kind=ExceptionKind.INVESTIGATE_SKU,
             subject_label=f"tracking {update.tracking_number}",
         )
-    case = ReturnCase.objects.select_for_update(of=("self",)).get(pk=chosen[0][0])
+    return chosen[0]
+
+
+def _case_for(update: TrackingUpdate, known: _TrackingLookups | None) -> tuple[ReturnCase, str]:
+    """The case shipped (or labelled) under this tracking number, locked, with the carrier
+    name we know it by; parks the event when there is none."""
+    number = update.tracking_number
+    if known is not None:
+        chosen = _choose(update, known.candidates.get(number, []))
+        case = known.cases[chosen.case_id]
+    else:
+        chosen = _choose(update, _candidates({number}).get(number, []))
+        case = ReturnCase.objects.select_for_update(of=("self",)).get(pk=chosen.case_id)
     # The carrier as we named it (on the case or its label) reads better than a feed's slug.
-    return case, chosen[0][2] or update.carrier or update.provider
+    return case, chosen.carrier or update.carrier or update.provider
 
 
-def _latest(case: ReturnCase) -> ReturnCaseEvent | None:
+def _latest(case_ids: set[int]) -> dict[int, _Milestone]:
+    """Each case's newest movement or trouble milestone."""
+    newest: dict[int, _Milestone] = {}
+    for case_id, *row in (
+        ReturnCaseEvent.objects.filter(case_id__in=case_ids, kind__in=[*MOVING, *TROUBLE])
+        .order_by("case_id", "-occurred_at", "-pk")
+        .values_list("case_id", "occurred_at", "kind")
+    ):
+        newest.setdefault(case_id, _Milestone(*row))
+    return newest
+
+
+def _occurred_at(event: InboundEvent, message: TrackingUpdate) -> datetime:
+    return message.occurred_at or event.occurred_at or event.received_at
+
+
+def _dedupe_key(message: TrackingUpdate, occurred_at: datetime) -> str:
     return (
-        ReturnCaseEvent.objects.filter(case=case, kind__in=[*MOVING, *TROUBLE])
-        .order_by("-occurred_at", "-pk")
-        .first()
+        f"carrier:{message.provider}:{message.tracking_number}:{message.status}:"
+        f"{occurred_at.isoformat()}"
+    )[:200]
+
+
+@contextmanager
+def carrier_tracking_prepare(pairs: list[tuple[InboundEvent, TrackingUpdate]]):
+    """Inside: `carrier_tracking_apply` finds, for these reports, the candidate cases (two
+    queries), the chosen cases locked in id order (one), their newest milestones (one) and the
+    reports already recorded (one), instead of five queries and two savepoints per report.
+
+    Effects: locks the cases the reports are about (a report whose number no case has is left
+    for the handler to park)."""
+    candidates = _candidates({message.tracking_number for _, message in pairs})
+    chosen = set()
+    for _, message in pairs:
+        rows = candidates.get(message.tracking_number)
+        if rows:
+            chosen.add(_choose(message, rows).case_id)
+    cases = {
+        case.pk: case
+        for case in ReturnCase.objects.select_for_update(of=("self",))
+        .filter(pk__in=chosen)
+        .order_by("pk")
+    }
+    keys = {_dedupe_key(message, _occurred_at(event, message)) for event, message in pairs}
+    recorded = set(
+        ReturnCaseEvent.objects.filter(case_id__in=chosen, dedupe_key__in=keys).values_list(
+            "case_id", "dedupe_key"
+        )
     )
+    token = _tracking_batch.set(_TrackingLookups(candidates, cases, _latest(chosen), recorded))
+    try:
+        yield
+    finally:
+        _tracking_batch.reset(token)
 
 
-def _move(case: ReturnCase, kind: str, update: TrackingUpdate, carrier: str) -> str:
-    """Move the case forward as far as this milestone proves; say what changed."""
+def _move(
+    case: ReturnCase, kind: str, update: TrackingUpdate, carrier: str
+) -> tuple[str, ReturnCase]:
+    """Move the case forward as far as this milestone proves; say what changed, and return
+    the case as it now is."""
     moved = []
     if kind in MOVING and case.state == ReturnState.AUTHORIZED:
         case = services.return_case_ship(
@@ -109,13 +206,13 @@ def _move(case: ReturnCase, kind: str, update: TrackingUpdate, carrier: str) -> 
         )
         moved.append("in transit")
     if kind == ExternalEventKind.DELIVERED and case.state == ReturnState.IN_TRANSIT:
-        services.return_case_mark_delivered(case_id=case.pk, actor=None)
+        case = services.return_case_mark_delivered(case_id=case.pk, actor=None)
         moved.append("delivered")
     if moved:
-        return "Case moved to " + " then ".join(moved)
+        return "Case moved to " + " then ".join(moved), case
     if kind in MOVING:
-        return f"Nothing to move: the case is {case.get_state_display().lower()}"
-    return ""
+        return f"Nothing to move: the case is {case.get_state_display().lower()}", case
+    return "", case
 
 
 def _report_trouble(case: ReturnCase, kind: str, update: TrackingUpdate, event_id: int) -> str:
@@ -148,7 +245,9 @@ def _report_trouble(case: ReturnCase, kind: str, update: TrackingUpdate, event_i
     return f"Exception #{exception.pk} ({exception.get_kind_display().lower()})"
 
 
-@transaction.atomic
+# No savepoint of its own: the inbox runs each handler inside one (or rolls a whole batch
+# back), so a second would only cost two more round trips per report.
+@transaction.atomic(savepoint=False)
 def carrier_tracking_apply(*, event: InboundEvent, message: TrackingUpdate) -> None:
     """Record a carrier's tracking report on its return case and move the case along.
 
@@ -160,20 +259,19 @@ def carrier_tracking_apply(*, event: InboundEvent, message: TrackingUpdate) -> N
     authorized case to in transit (with carrier and tracking number), delivered moves it on
     to delivered; returning to sender or a carrier failure opens a damaged_in_transit
     exception with the report as evidence while the parcel has not been received. The ETA
-    the carrier gives is kept on the milestone (the newest one is the case's ETA).
+    the carrier gives is kept on the milestone (the newest one is the case's ETA). In a
+    batch, the lookups come from `carrier_tracking_prepare`.
     """
-    case, carrier = _case_for(message)
+    known = _tracking_batch.get()
+    case, carrier = _case_for(message, known)
     kind = MILESTONES.get(message.status, ExternalEventKind.TRACKING)
-    occurred_at: datetime = message.occurred_at or event.occurred_at or event.received_at
-    newest = _latest(case)
+    occurred_at = _occurred_at(event, message)
+    newest = known.newest.get(case.pk) if known else _latest({case.pk}).get(case.pk)
     record = ReturnCaseEvent(
         case=case,
         source=message.provider,
         kind=kind,
-        dedupe_key=(
-            f"carrier:{message.provider}:{message.tracking_number}:{message.status}:"
-            f"{occurred_at.isoformat()}"
-        ),
+        dedupe_key=_dedupe_key(message, occurred_at),
         occurred_at=occurred_at,
         carrier=message.carrier,
         tracking_number=message.tracking_number,
@@ -184,34 +282,46 @@ def carrier_tracking_apply(*, event: InboundEvent, message: TrackingUpdate) -> N
         data={"status": message.status, "reference": message.reference},
         inbound_event_id=event.pk,
     )
-    try:
-        with transaction.atomic():
-            record.save()
-    except IntegrityError:
-        return  # the same report, delivered again under another id: one effect
+    if known is None:
+        try:
+            with transaction.atomic():
+                record.save()
+        except IntegrityError:
+            return  # the same report, delivered again under another id: one effect
+    elif (case.pk, record.dedupe_key) in known.recorded:
+        return  # the case is locked and its reports read since: a repeat, one effect
     if (
         newest is not None
         and newest.occurred_at > occurred_at
         and kind != ExternalEventKind.TRACKING
     ):
         # An older report arriving late: the newer one already decided where the case is.
-        applied = f"Older than the {newest.get_kind_display().lower()} report: not applied"
+        label = ExternalEventKind(newest.kind).label.lower()
+        applied = f"Older than the {label} report: not applied"
     elif kind in TROUBLE:
         applied = _report_trouble(case, kind, message, event.pk)
     else:
-        applied = _move(case, kind, message, carrier)
-    if applied:
-        record.applied = applied[:200]
-        record.save(update_fields=["applied"])
+        applied, case = _move(case, kind, message, carrier)
+    record.applied = applied[:200]
+    if known is None:
+        if applied:
+            record.save(update_fields=["applied"])
+        return
+    # In a batch the report is new (checked above, under the case's lock): one INSERT with
+    # what it applied, and the batch's view of the case kept current for its next report.
+    record.save()
+    known.recorded.add((case.pk, record.dedupe_key))
+    known.cases[case.pk] = case
+    if kind in (*MOVING, *TROUBLE) and (newest is None or occurred_at >= newest.occurred_at):
+        known.newest[case.pk] = _Milestone(occurred_at, kind)
 
 
 def carrier_handlers_register() -> None:
     """Effects: none on the database; carrier tracking events apply to return cases."""
     from erp.services.inbox import inbox_handler_register
+    from erp.services.inbox_batch import inbox_batch_preparer_register
 
-    for source, topic in CARRIER_SOURCES.items():
+    # EasyPost also announces a new tracker with its first status (tracker.created).
+    for source, topic in [*CARRIER_SOURCES.items(), (InboundSource.EASYPOST, "tracker.created")]:
         inbox_handler_register(source=source, topic=topic, handler=carrier_tracking_apply)
-    # EasyPost also announces a new tracker with its first status.
-    inbox_handler_register(
-        source=InboundSource.EASYPOST, topic="tracker.created", handler=carrier_tracking_apply
-    )
+        inbox_batch_preparer_register(source=source, topic=topic, preparer=carrier_tracking_prepare)

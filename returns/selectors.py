@@ -380,7 +380,7 @@ def _unit_label(unit: ReturnUnit) -> str:
 def _warehouse_entries(case: ReturnCase) -> list[TimelineEntry]:
     """Receipts with each unit's match outcome, inspections with their grade, dispositions,
     quarantine and release, at the time and by the person the warehouse recorded. Four
-    queries, whatever the number of parcels and units."""
+    queries, whatever the number of parcels and units (two before anything is received)."""
     entries = []
     units = list(
         ReturnUnit.objects.filter(case=case)
@@ -430,6 +430,9 @@ def _warehouse_entries(case: ReturnCase) -> list[TimelineEntry]:
                 body=inspection.notes,
             )
         )
+    if not units:
+        # Dispositions and quarantines are of units: a case with none has neither.
+        return entries
     labels = {unit.pk: _unit_label(unit) for unit in units}
     dispositions = Disposition.objects.filter(unit__case=case).select_related("decided_by")
     for disposition in dispositions.order_by("decided_at", "pk"):

@@ -18,7 +18,7 @@ from erp.history import save_with_history
 from erp.models import ExceptionCase, OrderLine, ReasonCode, SalesOrder
 from erp.models.exceptions import ACTIVE_STATES, ExceptionKind, SubjectType
 from erp.selectors import open_exceptions_exist
-from erp.services import exception_open, outbox_enqueue
+from erp.services import exception_open, outbox_enqueue_noted
 from erp.validators import validate_photo
 from inventory import services as inventory
 from inventory.models import CauseType, InventoryUnit, MovementKind, StockBalance, StockMovement
@@ -487,7 +487,7 @@ _save = save_with_history
 
 
 def _message(case: ReturnCase, template: str) -> None:
-    message = outbox_enqueue(
+    outbox_enqueue_noted(
         topic=MESSAGE_TOPIC,
         payload={
             "template": template,
@@ -498,8 +498,9 @@ def _message(case: ReturnCase, template: str) -> None:
         dedupe_key=f"return_case:{case.pk}:{template}",
         # The customer reads "authorized" before "received", never the other way round.
         ordering_key=f"return_case:{case.pk}",
+        note=ReturnCaseMessage(case=case, template=template),
+        message_id_field="outbox_message_id",
     )
-    ReturnCaseMessage.objects.create(case=case, template=template, outbox_message_id=message.pk)
 
 
 def _required(text: str, field: str, what: str) -> str:

@@ -26,7 +26,14 @@ from django_fsm import TransitionNotAllowed, can_proceed, has_transition_perm
 from erp.history import save_with_history
 from erp.models import BundleComponent, ShippedItem
 from warehouse import services as warehouse
-from warehouse.models import Disposition, Inspection, Receipt, ReturnUnit, UnitState
+from warehouse.models import (
+    ChecklistTemplate,
+    Disposition,
+    Inspection,
+    Receipt,
+    ReturnUnit,
+    UnitState,
+)
 from warehouse.scan import ScanKind, ScanResult, scan_parse
 
 from . import services
@@ -339,8 +346,10 @@ def return_unit_inspect(
     actor: AbstractBaseUser,
     notes: str = "",
     photos: Sequence[UploadedFile] = (),
+    checklist: ChecklistTemplate | None = None,
 ) -> Inspection:
-    """Inspect one received unit.
+    """Inspect one received unit. `checklist`: the one the form was built from, if the caller
+    read it (`warehouse.services.checklist_for`).
 
     Effects: locks the unit's case (so two tablets finishing the last two units see each
     other); `warehouse.services.inspection_record` (see there); when no unit of the case waits
@@ -355,6 +364,7 @@ def return_unit_inspect(
         photos=photos,
         client_token=client_token,
         actor=actor,
+        checklist=checklist,
     )
     if inspection.replayed:
         return inspection

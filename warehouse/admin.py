@@ -1,7 +1,7 @@
-"""Warehouse records in the Django admin. Receipts, units, inspections, decisions, put-away
-and quarantine are read-only (the services write them); disposition rules are master data
-an administrator may edit, with history. Checklists change through
-`checklist_template_revise` so every version stays as inspections used it."""
+"""Warehouse records in the Django admin. Receipts, units, inspections, decisions, put-away,
+quarantine and the rule screen's edit log are read-only (the services write them);
+disposition rules are master data an administrator may edit, with history. Checklists change
+through `checklist_template_revise` so every version stays as inspections used it."""
 
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
@@ -14,6 +14,7 @@ from .models import (
     CycleCount,
     Disposition,
     DispositionRule,
+    DispositionRuleEdit,
     Inspection,
     PutawayTask,
     QuarantineRecord,
@@ -100,6 +101,17 @@ class DispositionRuleAdmin(SimpleHistoryAdmin):
     ]
     list_filter = ["outcome", "is_active", "department", "grade"]
     list_editable = ["priority", "is_active"]
+
+
+@admin.register(DispositionRuleEdit)
+class DispositionRuleEditAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Who changed which rule from the rule screen, when and why (an append-only log)."""
+
+    list_display = ["edited_at", "rule", "note", "edited_by", "client_token"]
+    list_filter = ["rule__outcome"]
+    list_select_related = ["rule", "edited_by"]
+    search_fields = ["rule__name", "note", "edited_by__username", "client_token"]
+    date_hierarchy = "edited_at"
 
 
 @admin.register(CountPlan)

@@ -466,6 +466,7 @@ class UnitInspectView(PermissionRequiredMixin, View):
                 photos=data["photos"],
                 client_token=data["client_token"],
                 actor=request.user,
+                checklist=template,
             )
         except ValidationError as error:
             form.add_error(None, error.messages)

@@ -1,6 +1,7 @@
 """Drain a backlog of inbound events in batches: one transaction per batch, statuses written
 with one UPDATE per outcome instead of one per event, and the lookups a topic's handlers
-repeat made once per batch by the topic's registered preparer.
+repeat made once per batch by the topic's registered preparer (and the check for newer
+full-state events once for the whole batch, then kept up to date as its events apply).
 
 Same outcomes as `inbox.inbound_event_process` for each event (processed, superseded, parked
 with its exception); a handler that fails leaves its event `received` with the error, for the
@@ -11,9 +12,10 @@ raises (it failed, or parked its event), the whole batch rolls back and runs aga
 handler isolated in its own savepoint, so a failure never takes the others' writes with it.
 """
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack
 from itertools import groupby
 
 from django.db import transaction
@@ -24,7 +26,9 @@ from erp.adapters import MalformedPayload, Unsupported, adapter_for
 from erp.models import InboundEvent
 from erp.models.inbox import InboundEventStatus
 
-from .inbox import _apply, _park, _send_processing, _superseded_by, inbox_handler_for
+from .inbox import _apply, _park, _send_processing, inbox_handler_for
+
+logger = logging.getLogger(__name__)
 
 # preparer([(event, message), …]) → a context manager inside which the topic's handler finds,
 # for these events, what it would otherwise look up one event at a time.
@@ -65,16 +69,41 @@ def _batch(event_ids: list[int], *, isolated: bool) -> dict[str, int]:
     )
     now = timezone.now()
     parsed = _parse(events)
+    newest = _newest_applied(events)
     # A preparer reads for a run of consecutive events of its topic only: an event of another
     # topic in between may create what the run's later events look up.
     for key, run in groupby(events, key=lambda event: (event.source, event.topic)):
         run = list(run)
         preparer = _preparers.get(key)
         pairs = [(event, parsed[event.pk]) for event in run if event.pk in parsed]
-        with preparer(pairs) if preparer and pairs else nullcontext():
+        with ExitStack() as prepared:
+            if preparer and pairs:
+                _prepare(prepared, preparer, pairs, isolated=isolated)
             for event in run:
-                _one(event, parsed.get(event.pk), now=now, isolated=isolated)
+                newer = _newer_than(event, newest)
+                _one(event, parsed.get(event.pk), newer, now=now, isolated=isolated)
+                _applied(event, newest)
     return _write(events)
+
+
+def _prepare(stack: ExitStack, preparer: Preparer, pairs: list, *, isolated: bool) -> None:
+    """Enter the run's preparer. Its reads (and the locks it takes) can fail as a handler can,
+    e.g. a deadlock with another worker: the fast pass then starts over isolated, and the
+    isolated pass goes on without it, each handler reading for itself."""
+    if not isolated:
+        try:
+            stack.enter_context(preparer(pairs))
+        except Exception as error:
+            raise _Isolate from error
+        return
+    savepoint = transaction.savepoint()
+    try:
+        stack.enter_context(preparer(pairs))
+    except Exception:
+        logger.warning("Batch preparer failed; its events read one at a time", exc_info=True)
+        transaction.savepoint_rollback(savepoint)
+    else:
+        transaction.savepoint_commit(savepoint)
 
 
 def _parse(events: list[InboundEvent]) -> dict[int, object]:
@@ -90,19 +119,70 @@ def _parse(events: list[InboundEvent]) -> dict[int, object]:
     return parsed
 
 
-def _one(event: InboundEvent, message, *, now, isolated: bool) -> None:
+Subject = tuple[str, str, str]
+
+
+def _subject(event: InboundEvent) -> Subject | None:
+    """What a full-state event is the whole state of; None for any other event."""
+    if (
+        not event.subject_ref
+        or not event.occurred_at
+        or event.topic not in adapter_for(event.source).snapshot_topics
+    ):
+        return None
+    return (event.source, event.topic, event.subject_ref)
+
+
+def _newest_applied(events: list[InboundEvent]) -> dict[Subject, tuple]:
+    """{subject: (occurred at, id) of its newest processed event} for the batch's full-state
+    events, in one query: what `_superseded_by` asks one event at a time."""
+    subjects = {subject for subject in map(_subject, events) if subject}
+    if not subjects:
+        return {}
+    newest: dict[Subject, tuple] = {}
+    for pk, source, topic, subject_ref, occurred_at in (
+        InboundEvent.objects.filter(
+            source__in={s[0] for s in subjects},
+            topic__in={s[1] for s in subjects},
+            subject_ref__in={s[2] for s in subjects},
+            status=InboundEventStatus.PROCESSED,
+            occurred_at__isnull=False,
+        )
+        .order_by("occurred_at")
+        .values_list("pk", "source", "topic", "subject_ref", "occurred_at")
+    ):
+        newest[(source, topic, subject_ref)] = (occurred_at, pk)
+    return newest
+
+
+def _newer_than(event: InboundEvent, newest: dict[Subject, tuple]) -> int | None:
+    """The id of a processed newer event about the same subject, counting the batch's own
+    processed so far (as one at a time would find them); None when there is none."""
+    subject = _subject(event)
+    seen = newest.get(subject) if subject else None
+    return seen[1] if seen and seen[0] > event.occurred_at else None
+
+
+def _applied(event: InboundEvent, newest: dict[Subject, tuple]) -> None:
+    subject = _subject(event)
+    if subject and event.status == InboundEventStatus.PROCESSED:
+        seen = newest.get(subject)
+        if seen is None or event.occurred_at > seen[0]:
+            newest[subject] = (event.occurred_at, event.pk)
+
+
+def _one(event: InboundEvent, message, newer: int | None, *, now, isolated: bool) -> None:
     event.attempts += 1
     if event.status != InboundEventStatus.RECEIVED:
         return  # parked above: its payload cannot be read
     adapter = adapter_for(event.source)
     handler = inbox_handler_for(source=event.source, topic=event.topic)
-    newer = _superseded_by(event, adapter.snapshot_topics)
     if handler is None:
         _park(event, f"No handler is registered for {event.topic!r}; replay it once one is.")
     elif newer is not None:
         event.status = InboundEventStatus.PROCESSED
         event.processed_at = now
-        event.last_error = f"Superseded by the newer event #{newer.pk}; not applied."
+        event.last_error = f"Superseded by the newer event #{newer}; not applied."
     elif isolated:
         _apply(event, adapter, handler, final_attempt=False)
     else:

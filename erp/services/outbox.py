@@ -1,8 +1,9 @@
 """The outbox's write side: queue a message in the caller's transaction."""
 
-from django.db import connection
+from django.db import connection, models
 
 from erp.models import OutboxMessage
+from erp.sql import insert_of
 
 from .outbox_dispatch import outbox_dispatch_after_commit
 
@@ -24,6 +25,67 @@ def outbox_enqueue(
     message.pk = _insert_unless_queued(message)
     if message.pk is None:
         return OutboxMessage.objects.get(dedupe_key=dedupe_key)
+    return _queued(message)
+
+
+def outbox_enqueue_noted(
+    *,
+    topic: str,
+    payload: dict,
+    dedupe_key: str,
+    ordering_key: str = "",
+    note: models.Model,
+    message_id_field: str,
+) -> OutboxMessage:
+    """`outbox_enqueue`, and insert `note` — a new row of the caller's that records the
+    message, its `message_id_field` set to the message's id (the one queued before under
+    `dedupe_key`, if any) — in the same statement on PostgreSQL; elsewhere in two.
+
+    Effects: as `outbox_enqueue`; `note` is saved (its primary key set)."""
+    message = OutboxMessage(
+        topic=topic, payload=payload, dedupe_key=dedupe_key, ordering_key=ordering_key
+    )
+    queue = insert_of(message)
+    row = insert_of(note, leave_out=(message_id_field,))
+    found = None
+    if connection.vendor == "postgresql" and queue is not None and row is not None:
+        quote = connection.ops.quote_name
+        column = quote(note._meta.get_field(message_id_field).column)
+        # The second branch sees the message only when the key was queued before this
+        # statement; the first only when this statement queued it: one row either way.
+        sql = (
+            f"WITH queued AS (INSERT INTO {queue.table} ({', '.join(queue.columns)}) "
+            f"VALUES ({queue.placeholders}) ON CONFLICT ({quote('dedupe_key')}) DO NOTHING "
+            f"RETURNING {quote('id')}), "
+            f"message AS (SELECT {quote('id')} FROM queued UNION ALL "
+            f"SELECT {quote('id')} FROM {queue.table} WHERE {quote('dedupe_key')} = %s) "
+            f"INSERT INTO {row.table} ({', '.join([*row.columns, column])}) "
+            f"SELECT {row.placeholders}, message.{quote('id')} FROM message "
+            f"RETURNING {quote(note._meta.pk.column)}, {column}, "
+            f"(SELECT count(*) FROM queued)"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*queue.params, dedupe_key, *row.params])
+            found = cursor.fetchone()
+    if found is None:
+        # Not PostgreSQL, or the key was queued by a transaction that committed while this
+        # statement waited on it (its snapshot did not see that message): two statements.
+        message = outbox_enqueue(
+            topic=topic, payload=payload, dedupe_key=dedupe_key, ordering_key=ordering_key
+        )
+        setattr(note, message_id_field, message.pk)
+        note.save()
+        return message
+    note.pk, message.pk, queued_now = found
+    setattr(note, message_id_field, message.pk)
+    note._state.adding = False
+    note._state.db = connection.alias
+    if not queued_now:
+        return OutboxMessage.objects.get(pk=message.pk)
+    return _queued(message)
+
+
+def _queued(message: OutboxMessage) -> OutboxMessage:
     message._state.adding = False
     message._state.db = connection.alias
     outbox_dispatch_after_commit()
@@ -35,16 +97,14 @@ def _insert_unless_queued(message: OutboxMessage) -> int | None:
     queued before. One statement and no savepoint, where catching the unique violation would
     need a savepoint around the insert so as not to abort the caller's transaction (every hot
     path that queues a message — a receipt, a refund — runs inside one)."""
-    fields = [field for field in OutboxMessage._meta.concrete_fields if not field.primary_key]
+    insert = insert_of(message)
     quote = connection.ops.quote_name
-    values = [field.get_db_prep_save(field.pre_save(message, True), connection) for field in fields]
     sql = (
-        f"INSERT INTO {quote(OutboxMessage._meta.db_table)} "
-        f"({', '.join(quote(field.column) for field in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))}) "
+        f"INSERT INTO {insert.table} ({', '.join(insert.columns)}) "
+        f"VALUES ({insert.placeholders}) "
         f"ON CONFLICT ({quote('dedupe_key')}) DO NOTHING RETURNING {quote('id')}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, values)
+        cursor.execute(sql, insert.params)
         row = cursor.fetchone()
     return row[0] if row else None

@@ -111,6 +111,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
     }
 else:
+    # Kept, at one `SELECT 1` per web request (the first query of each request checks the
+    # persistent connection; Django sends it outside its query log, so statement counts miss
+    # it): without it a connection PostgreSQL dropped (restart, failover, idle timeout, a
+    # pooler) fails the next request's first query with a 500, which for a webhook means a
+    # delivery refused until the channel retries. A loopback round trip is a few percent of
+    # the cheapest request (webhook ingest: 1-2 statements). Celery tasks never pay it: the
+    # worker closes the connection before and after each task (celery's Django fixup), so a
+    # task always starts on a fresh connection.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -325,6 +333,8 @@ RECONCILIATION_3PL_DISPOSITION_SLA_HOURS = int(
 )
 # The queue inbox processing and outbox dispatch are sent to; empty is Celery's default.
 ERP_INTEGRATION_QUEUE = os.environ.get("ERP_INTEGRATION_QUEUE") or None
+# The queue reconciliation runs are sent to (a snapshot's SKUs, a full run); empty is the default.
+ERP_RECONCILIATION_QUEUE = os.environ.get("ERP_RECONCILIATION_QUEUE") or None
 
 # --- Refunds (finance) ------------------------------------------------------------------
 # The Stripe-like payment provider refunds are sent to (finance.providers.stripe_like).

@@ -49,19 +49,32 @@ class StockMovement(models.Model):
     )
     qty = models.PositiveIntegerField()
     lot = models.CharField(max_length=40, blank=True, default="")
+    # The nullable references are indexed where they are set (see Meta.indexes): most rows
+    # carry no unit, and a receipt has no source nor a shipment a destination.
     unit = models.ForeignKey(
         "inventory.InventoryUnit",
         on_delete=models.PROTECT,
         related_name="movements",
         null=True,
         blank=True,
+        db_index=False,
     )
     from_location = models.ForeignKey(
-        Location, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+        Location,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        db_index=False,
     )
     from_state = models.CharField(max_length=32, choices=StockState.choices, null=True, blank=True)
     to_location = models.ForeignKey(
-        Location, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+        Location,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        db_index=False,
     )
     to_state = models.CharField(max_length=32, choices=StockState.choices, null=True, blank=True)
     kind = models.CharField(max_length=20, choices=MovementKind.choices)
@@ -78,7 +91,9 @@ class StockMovement(models.Model):
     )
     occurred_at = models.DateTimeField()
     posted_at = models.DateTimeField()
-    idempotency_key = models.CharField(max_length=200, unique=True)
+    # Unique through Meta.constraints: `unique=True` would add a second index on PostgreSQL
+    # (varchar_pattern_ops, for LIKE) that every posted row pays for and no query needs.
+    idempotency_key = models.CharField(max_length=200)
     payload_hash = models.CharField(max_length=64)
     reason = models.TextField(blank=True)
 
@@ -90,6 +105,7 @@ class StockMovement(models.Model):
             ("release_quarantine", "Can release stock from quarantine"),
         ]
         constraints = [
+            models.UniqueConstraint(fields=["idempotency_key"], name="movement_idempotency_key"),
             models.CheckConstraint(
                 condition=models.Q(qty__gt=0),
                 name="movement_qty_positive",
@@ -117,6 +133,19 @@ class StockMovement(models.Model):
         indexes = [
             models.Index(fields=["product", "occurred_at"], name="movement_product_time"),
             models.Index(fields=["cause_type", "cause_id"], name="movement_cause"),
+            models.Index(
+                fields=["unit"], condition=models.Q(unit__isnull=False), name="movement_unit"
+            ),
+            models.Index(
+                fields=["from_location"],
+                condition=models.Q(from_location__isnull=False),
+                name="movement_from_location",
+            ),
+            models.Index(
+                fields=["to_location"],
+                condition=models.Q(to_location__isnull=False),
+                name="movement_to_location",
+            ),
         ]
         triggers = [
             pgtrigger.Protect(

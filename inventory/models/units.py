@@ -55,7 +55,14 @@ class InventoryUnit(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
                 violation_error_message="A unit in stock has a location; one outside has none.",
             ),
         ]
-        indexes = [models.Index(fields=["serial"], name="unit_serial")]
+        indexes = [
+            models.Index(fields=["serial"], name="unit_serial"),
+            # ATS reads a SKU's graded units (`inventory_availability_recompute`): most units
+            # are new stock with no grade, which this index leaves out.
+            models.Index(
+                fields=["product"], condition=~models.Q(grade=""), name="unit_graded_by_product"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.serial} ({self.state})"

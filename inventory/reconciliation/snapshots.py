@@ -1,14 +1,17 @@
 """Recording what an external system says we hold: one append-only snapshot per report.
 
 `snapshot_record` is the one write path (interface I5): 3PL feeds from the inbox, Amazon
-inventory reports and anything `integrations` pulls all come through it.
+inventory reports and anything `integrations` pulls all come through it. A batch of 3PL feed
+events reads what their snapshots look up once (`threepl_snapshots_prepare`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -54,6 +57,20 @@ class SnapshotLineIn:
 
 
 @dataclass(frozen=True)
+class _Lookups:
+    """What a batch of 3PL feed events' snapshots look up, read once for the batch."""
+
+    recorded: set[tuple[str, str]]  # (source, external ref) already recorded
+    products: dict[str, int]  # SKU → product, for every SKU the batch names that we know
+    places: dict[str, dict[str, int]]  # source → {external location code: warehouse}
+    operated: dict[str, list[int]]  # source → the active warehouses it operates
+    reconcile: set[int] = field(default_factory=set)  # products to reconcile after commit
+
+
+_snapshot_batch: ContextVar[_Lookups | None] = ContextVar("snapshot_batch", default=None)
+
+
+@dataclass(frozen=True)
 class _Resolved:
     rows: list[tuple]
     unmatched: list[dict]
@@ -61,7 +78,6 @@ class _Resolved:
     product_ids: set[int]
 
 
-@transaction.atomic
 def snapshot_record(
     *,
     source: str,
@@ -84,6 +100,8 @@ def snapshot_record(
     current one of its (source, warehouse) becomes the one variances compare with; older
     snapshots are never changed. After commit, queues an incremental reconciliation of its
     SKUs. `strict` refuses (ValidationError naming each line) a report with unmatched lines.
+    Inside `threepl_snapshots_prepare`, lookups come from the batch's and its reconciliation
+    is queued once for the batch.
     """
     if source not in _SOURCES:
         raise ValidationError(f"Unknown snapshot source {source!r}.", code="unknown_source")
@@ -94,15 +112,50 @@ def snapshot_record(
         raise ValidationError("A snapshot needs a reference of 1 to 200 characters.", "bad_ref")
     if taken_at is None or timezone.is_naive(taken_at):
         raise ValidationError("A snapshot needs an aware taken_at.", code="bad_taken_at")
-    existing = ExternalSnapshot.objects.filter(source=source, external_ref=external_ref).first()
-    if existing is not None:
-        return existing
-    resolved = _resolve(source, lines, warehouse_id=warehouse_id)
-    if strict and resolved.unmatched:
-        raise ValidationError(
-            "; ".join(f"line {u['line']}: {u['why']}" for u in resolved.unmatched[:20]),
-            code="unmatched_lines",
+    known = _snapshot_batch.get()
+    if known is not None and source not in known.places:
+        known = None  # not one of the batch's sources: nothing was read for it
+    # In a batch the inbox holds the savepoint (or rolls the whole batch back): no second one.
+    with transaction.atomic(savepoint=known is None):
+        if known is None or (source, external_ref) in known.recorded:
+            existing = ExternalSnapshot.objects.filter(
+                source=source, external_ref=external_ref
+            ).first()
+            if existing is not None:
+                return existing
+        resolved = _resolve(source, lines, warehouse_id=warehouse_id, known=known)
+        if strict and resolved.unmatched:
+            raise ValidationError(
+                "; ".join(f"line {u['line']}: {u['why']}" for u in resolved.unmatched[:20]),
+                code="unmatched_lines",
+            )
+        return _write(
+            source=source,
+            taken_at=taken_at,
+            lines=lines,
+            external_ref=external_ref,
+            warehouse_id=warehouse_id,
+            actor=actor,
+            scope=scope,
+            note=note,
+            resolved=resolved,
+            known=known,
         )
+
+
+def _write(
+    *,
+    source: str,
+    taken_at: datetime,
+    lines: Sequence[SnapshotLineIn],
+    external_ref: str,
+    warehouse_id: int | None,
+    actor: User | None,
+    scope: str,
+    note: str,
+    resolved: _Resolved,
+    known: _Lookups | None,
+) -> ExternalSnapshot:
     snapshot = ExternalSnapshot(
         source=source,
         external_ref=external_ref,
@@ -116,19 +169,28 @@ def snapshot_record(
         reports_sellable=any(line.available is not None for line in lines),
         note=note[:200],
     )
-    try:
-        with transaction.atomic():
-            snapshot.save()
-    except IntegrityError:
-        # The same report recorded concurrently: that one stands.
-        return ExternalSnapshot.objects.get(source=source, external_ref=external_ref)
+    if known is not None:
+        # Checked against the batch's read: a concurrent recording of the same report fails
+        # the batch's fast pass, and the event's own retry finds that one.
+        snapshot.save()
+        known.recorded.add((source, external_ref))
+    else:
+        try:
+            with transaction.atomic():
+                snapshot.save()
+        except IntegrityError:
+            # The same report recorded concurrently: that one stands.
+            return ExternalSnapshot.objects.get(source=source, external_ref=external_ref)
     _lines_write(snapshot.pk, resolved.rows)
     if scope == SnapshotScope.FULL:
         covered = resolved.warehouse_ids | ({warehouse_id} if warehouse_id else set())
         _heads_advance(snapshot, covered)
     if scope != SnapshotScope.DELTA and resolved.product_ids:
-        products = sorted(resolved.product_ids)
-        transaction.on_commit(lambda: reconciliation_queue_incremental(product_ids=products))
+        if known is not None:
+            known.reconcile.update(resolved.product_ids)
+        else:
+            products = sorted(resolved.product_ids)
+            transaction.on_commit(lambda: reconciliation_queue_incremental(product_ids=products))
     return snapshot
 
 
@@ -147,28 +209,52 @@ def reconciliation_queue_incremental(*, product_ids: Iterable[int] | None = None
         logger.warning("Could not queue an incremental reconciliation", exc_info=True)
 
 
-def _resolve(
-    source: str, lines: Sequence[SnapshotLineIn], *, warehouse_id: int | None
-) -> _Resolved:
-    skus = {line.sku.strip() for line in lines}
+def _products(skus: set[str]) -> dict[str, int]:
+    """{SKU: product} by our SKU, else by a channel's own SKU for one of ours (e.g. an Amazon
+    seller SKU) when unambiguous; unknown SKUs are left out."""
     products = _products_by_sku(sorted(skus))
     missing = skus - products.keys()
     if missing:
-        # A channel's own SKU for one of ours (e.g. an Amazon seller SKU), when unambiguous.
         listed: dict[str, set[int]] = {}
         for channel_sku, product_id in ChannelListing.objects.filter(
             channel_sku__in=missing
         ).values_list("channel_sku", "product_id"):
             listed.setdefault(channel_sku, set()).add(product_id)
         products.update({sku: ids.pop() for sku, ids in listed.items() if len(ids) == 1})
-    places = dict(
-        ExternalLocation.objects.filter(source=source).values_list("external_code", "warehouse_id")
-    )
+    return products
+
+
+def _places(sources: set[str]) -> dict[str, dict[str, int]]:
+    places: dict[str, dict[str, int]] = {source: {} for source in sources}
+    for source, code, warehouse in ExternalLocation.objects.filter(source__in=sources).values_list(
+        "source", "external_code", "warehouse_id"
+    ):
+        places[source][code] = warehouse
+    return places
+
+
+def _operated(sources: set[str]) -> dict[str, list[int]]:
+    operated: dict[str, list[int]] = {source: [] for source in sources}
+    for source, pk in Warehouse.objects.filter(provider__in=sources, is_active=True).values_list(
+        "provider", "pk"
+    ):
+        operated[source].append(pk)
+    return operated
+
+
+def _resolve(
+    source: str,
+    lines: Sequence[SnapshotLineIn],
+    *,
+    warehouse_id: int | None,
+    known: _Lookups | None = None,
+) -> _Resolved:
+    skus = {line.sku.strip() for line in lines}
+    products = known.products if known is not None else _products(skus)
+    places = known.places[source] if known is not None else _places({source})[source]
     fallback = warehouse_id or places.get("")
     if fallback is None:
-        operated = list(
-            Warehouse.objects.filter(provider=source, is_active=True).values_list("pk", flat=True)
-        )
+        operated = known.operated[source] if known is not None else _operated({source})[source]
         fallback = operated[0] if len(operated) == 1 else None
     rows, unmatched, warehouses, product_ids = [], [], set(), set()
     for index, line in enumerate(lines, start=1):
@@ -285,6 +371,35 @@ THREEPL_SNAPSHOT_TOPICS = (
     ("shipbob", "inventory"),
     ("extensiv", "stocksummaries"),
 )
+
+
+@contextmanager
+def threepl_snapshots_prepare(pairs: list):
+    """Inside: `snapshot_record`, called by `threepl_snapshot_handle` for these (event,
+    `StockSnapshot`) pairs, finds the reports already recorded, the products of every SKU
+    they name, the sources' mapped locations and operated warehouses from five queries for the
+    batch instead of up to five (and two savepoints) per event; the batch's snapshots queue
+    one incremental reconciliation, after commit, instead of one each."""
+    sources = {event.source for event, _ in pairs}
+    refs = {event.external_id.strip() for event, _ in pairs}
+    known = _Lookups(
+        recorded=set(
+            ExternalSnapshot.objects.filter(source__in=sources, external_ref__in=refs).values_list(
+                "source", "external_ref"
+            )
+        ),
+        products=_products({line.sku.strip() for _, message in pairs for line in message.lines}),
+        places=_places(sources),
+        operated=_operated(sources),
+    )
+    token = _snapshot_batch.set(known)
+    try:
+        yield
+    finally:
+        _snapshot_batch.reset(token)
+    if known.reconcile:
+        products = sorted(known.reconcile)
+        transaction.on_commit(lambda: reconciliation_queue_incremental(product_ids=products))
 
 
 def threepl_snapshot_handle(*, event, message) -> None:

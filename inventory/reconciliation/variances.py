@@ -134,29 +134,59 @@ _COLUMNS = (
 
 _COMPARED = ", ".join(f"@{name}" for name in VARIANCE_FIGURES)
 
+# What a row on file keeps when nothing compares it any more (its unit cost stays too), and
+# the figures that go to zero (`unexplained_value` too), in the order of _COLUMNS.
+_KEPT = ("warehouse_id", "channel_id", "snapshot_id", "taken_at")
+_ZEROED = (
+    "erp_qty",
+    "external_qty",
+    "difference",
+    "after_snapshot",
+    "pending_disposition",
+    "in_transit",
+    "unacknowledged",
+    "explained",
+    "unexplained",
+)
 
-# The produced rows are written with one upsert; the slice's rows of the same buckets that
-# nothing produced any more (the snapshot moved on, the stock and the report are both gone)
-# clear in the same statement — disjoint rows, so one statement may change both.
-def _write(buckets: str) -> str:
-    return f"""
-stale AS (
-    UPDATE {_t(ReconciliationVariance)} s SET
-        erp_qty = 0, external_qty = 0, difference = 0, after_snapshot = 0,
-        pending_disposition = 0, in_transit = 0, unacknowledged = 0, explained = 0,
-        unexplained = 0, unexplained_value = 0, status = '{VarianceStatus.MATCHED}',
-        unexplained_since = NULL, computed_at = %(now)s, run_id = %(run)s
-    WHERE {{where}} AND s.bucket IN ({buckets}) AND s.status <> '{VarianceStatus.MATCHED}'
-      AND NOT EXISTS (
-        SELECT 1 FROM produced r WHERE r.source = s.source AND r.bucket = s.bucket
-          AND r.product_id = s.product_id AND r.scope_id = s.scope_id)
+
+def _on_file(part: Slice, buckets: str) -> str:
+    """The slice's rows on file of these buckets, read once: the keys they name are compared
+    in full even when they match now, and those nothing compares any more clear."""
+    return f"""on_file AS MATERIALIZED (
+    SELECT source, bucket, product_id, scope_id, {", ".join(VARIANCE_FIGURES)}
+    FROM {_t(ReconciliationVariance)}
+    WHERE {part.where("product_id")} AND bucket IN ({buckets})
+)"""
+
+
+# `judged` holds every compared row of the slice with its figures and status. Written are the
+# judged rows with a difference, pending units or a row on file, and the rows on file that
+# nothing judged any more (the snapshot moved on, the stock and the report are both gone),
+# which clear to zero. A FULL JOIN pairs the two (hash or merge join, never a loop of one side
+# over the other). Only the rows whose figures differ from those on file are written (a row
+# the upsert finds unchanged would still be locked): most rows, run after run.
+_FILED = ", ".join(f"filed_{name}" for name in VARIANCE_FIGURES)
+_WRITE = f"""
+produced ({_COLUMNS}, {_FILED}) AS (
+    SELECT COALESCE(j.source, v.source), COALESCE(j.bucket, v.bucket),
+           COALESCE(j.product_id, v.product_id), COALESCE(j.scope_id, v.scope_id),
+           {", ".join(f"CASE WHEN j.source IS NULL THEN v.{c} ELSE j.{c} END" for c in _KEPT)},
+           {", ".join(f"COALESCE(j.{c}, 0)" for c in _ZEROED)},
+           COALESCE(j.unit_cost, v.unit_cost), COALESCE(j.unexplained_value, 0),
+           COALESCE(j.status, '{VarianceStatus.MATCHED}'),
+           CASE WHEN j.unexplained <> 0 THEN %(now)s::timestamptz END, %(now)s, %(run)s,
+           {", ".join(f"v.{name}" for name in VARIANCE_FIGURES)}
+    FROM judged j FULL JOIN on_file v
+      ON v.source = j.source AND v.bucket = j.bucket AND v.product_id = j.product_id
+     AND v.scope_id = j.scope_id
+    WHERE j.difference <> 0 OR j.pending_disposition <> 0 OR (
+        v.source IS NOT NULL
+        AND (j.source IS NOT NULL OR v.status <> '{VarianceStatus.MATCHED}'))
 )
 INSERT INTO {_t(ReconciliationVariance)} ({_COLUMNS})
-SELECT * FROM produced
-{_UPSERT}"""
-
-
-_UPSERT = f"""
+SELECT {_COLUMNS} FROM produced
+WHERE filed_status IS NULL OR ({", ".join(VARIANCE_FIGURES)}) IS DISTINCT FROM ({_FILED})
 ON CONFLICT (source, bucket, product_id, scope_id) DO UPDATE SET
     warehouse_id = EXCLUDED.warehouse_id, channel_id = EXCLUDED.channel_id,
     snapshot_id = EXCLUDED.snapshot_id, taken_at = EXCLUDED.taken_at,
@@ -174,38 +204,80 @@ WHERE ({_COMPARED.replace("@", _t(ReconciliationVariance) + ".")})
     IS DISTINCT FROM ({_COMPARED.replace("@", "EXCLUDED.")})"""
 
 
-_STOCK_WRITE = _write(f"'{Bucket.SELLABLE}', '{Bucket.ON_HAND}'")
-_ATS_WRITE = _write(f"'{Bucket.ATS}'")
+# The columns of `judged` before the unit cost, per kind of key (see `_WRITE`).
+_STOCK_JUDGED = """f.source, f.bucket, f.product_id, f.warehouse_id AS scope_id, f.warehouse_id,
+    NULL::bigint AS channel_id, f.snapshot_id, f.taken_at, f.erp_qty, f.ext_qty AS external_qty,
+    f.difference, f.after_snapshot, f.pending_disposition, f.in_transit, 0 AS unacknowledged,
+    f.difference - f.unexplained AS explained, f.unexplained"""
+_ATS_JUDGED = f"""f.source, '{Bucket.ATS}'::varchar AS bucket, f.product_id,
+    f.channel_id AS scope_id, NULL::bigint AS warehouse_id, f.channel_id,
+    NULL::bigint AS snapshot_id, %(now)s::timestamptz AS taken_at, f.erp_qty,
+    f.ext_qty AS external_qty, f.difference,
+    0 AS after_snapshot, 0 AS pending_disposition, 0 AS in_transit, f.unacknowledged,
+    f.difference - f.unexplained AS explained, f.unexplained"""
+
+
+def _judged(part: Slice, select: str) -> str:
+    """`select` (columns over `f`) with the SKU's unit cost, the tolerance and the status."""
+    return f"""judged AS (
+    SELECT {select}, p.unit_cost, ABS(f.unexplained) * p.unit_cost AS unexplained_value,
+           {_STATUS} AS status
+    FROM f JOIN {_t(Product)} p ON p.id = f.product_id AND {part.where("p.id")}
+    {_TOLERANCE_JOIN}
+)"""
 
 
 def _stock_sql(part: Slice) -> str:
-    """Warehouse keys (3PL, WMS and marketplace snapshots) of one slice of SKUs."""
-    components = ["d.after_snapshot", "d.pending_disposition", "d.in_transit"]
+    """Warehouse keys (3PL, WMS and marketplace snapshots) of one slice of SKUs.
+
+    One pass joins our figures with the external ones per key, as the raw join of balances and
+    snapshot lines does; only the keys that differ, hold pending units or have a row on file go
+    further (the movements after taken_at, the split, the tolerance), so a run's cost follows
+    the data compared plus the variances, not the variances times anything.
+    """
+    components = ["c.after_snapshot", "c.pending_disposition", "c.in_transit"]
     return f"""
-WITH heads AS (
+WITH heads AS MATERIALIZED (
     SELECT h.source, h.warehouse_id, h.snapshot_id, h.taken_at,
            s.reports_on_hand, s.reports_sellable
     FROM {_t(ExternalSnapshotHead)} h JOIN {_t(ExternalSnapshot)} s ON s.id = h.snapshot_id
 ),
-ext_all AS (
-    SELECT h.source, l.product_id, l.warehouse_id, h.snapshot_id, h.taken_at,
+-- Partial reports newer than their source's head at the warehouse: the newest per key.
+newer AS MATERIALIZED (
+    SELECT DISTINCT ON (s.source, l.product_id, l.warehouse_id)
+           s.source, l.product_id, l.warehouse_id, s.id AS snapshot_id, s.taken_at,
            SUM(l.on_hand) AS on_hand, SUM(l.sellable) AS sellable
-    FROM heads h JOIN {_t(ExternalSnapshotLine)} l
-      ON l.snapshot_id = h.snapshot_id AND l.warehouse_id = h.warehouse_id
-    WHERE {part.where("l.product_id")}
-    GROUP BY 1, 2, 3, 4, 5
-    UNION ALL
-    SELECT s.source, l.product_id, l.warehouse_id, s.id, s.taken_at,
-           SUM(l.on_hand), SUM(l.sellable)
     FROM {_t(ExternalSnapshotLine)} l
     JOIN {_t(ExternalSnapshot)} s ON s.id = l.snapshot_id AND s.scope = '{SnapshotScope.PARTIAL}'
     LEFT JOIN heads h ON h.source = s.source AND h.warehouse_id = l.warehouse_id
     WHERE {part.where("l.product_id")} AND (h.taken_at IS NULL OR s.taken_at > h.taken_at)
     GROUP BY 1, 2, 3, 4, 5
+    ORDER BY 1, 2, 3, 5 DESC, 4 DESC
 ),
+-- What each source reports per key: a newer partial report, else its head's lines.
 ext AS (
-    SELECT DISTINCT ON (source, product_id, warehouse_id) *
-    FROM ext_all ORDER BY source, product_id, warehouse_id, taken_at DESC, snapshot_id DESC
+    SELECT * FROM newer
+    UNION ALL
+    SELECT h.source, l.product_id, l.warehouse_id, h.snapshot_id, h.taken_at,
+           SUM(l.on_hand), SUM(l.sellable)
+    FROM heads h JOIN {_t(ExternalSnapshotLine)} l
+      ON l.snapshot_id = h.snapshot_id AND l.warehouse_id = h.warehouse_id
+    WHERE {part.where("l.product_id")} AND NOT EXISTS (
+        SELECT 1 FROM newer n WHERE n.source = h.source AND n.product_id = l.product_id
+          AND n.warehouse_id = l.warehouse_id)
+    GROUP BY 1, 2, 3, 4, 5
+),
+-- The (source, warehouse) pairs compared: the heads (a SKU they do not list holds nothing
+-- there) and, without a head, the warehouses of newer partial reports (the SKUs they list).
+sides AS MATERIALIZED (
+    SELECT source, warehouse_id, snapshot_id, taken_at, reports_on_hand, reports_sellable,
+           true AS is_head
+    FROM heads
+    UNION ALL
+    SELECT DISTINCT n.source, n.warehouse_id, NULL::bigint, NULL::timestamptz, NULL::boolean,
+           NULL::boolean, false
+    FROM newer n WHERE NOT EXISTS (
+        SELECT 1 FROM heads h WHERE h.source = n.source AND h.warehouse_id = n.warehouse_id)
 ),
 erp AS (
     SELECT b.product_id, loc.warehouse_id,
@@ -215,30 +287,43 @@ erp AS (
            SUM(b.qty) FILTER (WHERE b.state = 'in_transit_return') AS in_transit
     FROM {_t(StockBalance)} b JOIN {_t(Location)} loc ON loc.id = b.location_id
     WHERE {part.where("b.product_id")}
-      AND loc.warehouse_id IN (SELECT warehouse_id FROM heads UNION SELECT warehouse_id FROM ext)
+      AND loc.warehouse_id IN (SELECT warehouse_id FROM sides)
     GROUP BY 1, 2
 ),
-keys AS (
-    SELECT x.source, x.product_id, x.warehouse_id, x.snapshot_id, x.taken_at,
-           x.on_hand AS ext_on_hand, x.sellable AS ext_sellable
-    FROM ext x
-    UNION ALL
-    SELECT h.source, e.product_id, e.warehouse_id, h.snapshot_id, h.taken_at,
-           CASE WHEN h.reports_on_hand THEN 0 END, CASE WHEN h.reports_sellable THEN 0 END
-    FROM erp e JOIN heads h ON h.warehouse_id = e.warehouse_id
-    WHERE NOT EXISTS (
-        SELECT 1 FROM ext x WHERE x.source = h.source AND x.product_id = e.product_id
-          AND x.warehouse_id = e.warehouse_id)
+{_on_file(part, f"'{Bucket.SELLABLE}', '{Bucket.ON_HAND}'")},
+-- Every key: ours and theirs side by side (the raw join, with the head's figures for a SKU
+-- a full snapshot does not list). Only the keys that can produce a row go on (materialized:
+-- what follows is planned apart, for these few rows).
+hot AS MATERIALIZED (
+    SELECT * FROM (
+        SELECT COALESCE(x.source, sd.source) AS source,
+               COALESCE(x.product_id, e.product_id) AS product_id,
+               COALESCE(x.warehouse_id, e.warehouse_id) AS warehouse_id,
+               COALESCE(x.snapshot_id, sd.snapshot_id) AS snapshot_id,
+               COALESCE(x.taken_at, sd.taken_at) AS taken_at,
+               CASE WHEN x.source IS NOT NULL THEN x.sellable
+                    WHEN sd.reports_sellable THEN 0 END AS ext_sellable,
+               CASE WHEN x.source IS NOT NULL THEN x.on_hand
+                    WHEN sd.reports_on_hand THEN 0 END AS ext_on_hand,
+               COALESCE(e.sellable, 0) AS sellable, COALESCE(e.on_hand, 0) AS on_hand,
+               COALESCE(e.pending, 0) AS pending, COALESCE(e.in_transit, 0) AS in_transit
+        FROM (erp e JOIN sides sd ON sd.warehouse_id = e.warehouse_id)
+        FULL JOIN ext x ON x.source = sd.source AND x.product_id = e.product_id
+          AND x.warehouse_id = e.warehouse_id
+        WHERE x.source IS NOT NULL OR sd.is_head
+    ) k
+    WHERE (k.ext_sellable IS NOT NULL AND (k.ext_sellable <> k.sellable OR k.pending <> 0))
+       OR (k.ext_on_hand IS NOT NULL AND k.ext_on_hand <> k.on_hand)
+       -- A hashed subplan: one hash of the rows on file, however stale their estimate.
+       OR (k.source, k.product_id, k.warehouse_id) IN (
+           SELECT source, product_id, scope_id FROM on_file)
 ),
--- Each key joins our figures once; both buckets are read off the joined row.
 cmp AS (
     SELECT k.source, b.bucket, k.product_id, k.warehouse_id, k.snapshot_id, k.taken_at,
-           b.erp_qty, b.ext_qty, b.after_snapshot, b.pending_disposition,
-           COALESCE(e.in_transit, 0) AS in_transit
-    FROM keys k
-    LEFT JOIN erp e ON e.product_id = k.product_id AND e.warehouse_id = k.warehouse_id
-    -- Movements after taken_at: one probe of (SKU, occurred_at) per key, so the cost follows
-    -- the keys and the recent movements, never the ledger (a hash join read all of it).
+           b.erp_qty, b.ext_qty, b.ext_qty - b.erp_qty AS difference, b.after_snapshot,
+           b.pending_disposition, k.in_transit
+    FROM hot k
+    -- Movements after taken_at, for these keys only: one probe of (SKU, occurred_at) each.
     LEFT JOIN LATERAL (
         SELECT {_net_into("%(sellable)s")} AS sellable, {_net_into("%(physical)s")} AS on_hand
         FROM {_t(StockMovement)} m
@@ -248,55 +333,50 @@ cmp AS (
           AND (tl.warehouse_id = k.warehouse_id OR fl.warehouse_id = k.warehouse_id)
     ) p ON true
     CROSS JOIN LATERAL (VALUES
-        ('{Bucket.SELLABLE}', COALESCE(e.sellable, 0), k.ext_sellable,
-         -COALESCE(p.sellable, 0), COALESCE(e.pending, 0)),
-        ('{Bucket.ON_HAND}', COALESCE(e.on_hand, 0), k.ext_on_hand,
-         -COALESCE(p.on_hand, 0), 0)
+        ('{Bucket.SELLABLE}', k.sellable, k.ext_sellable, -COALESCE(p.sellable, 0), k.pending),
+        ('{Bucket.ON_HAND}', k.on_hand, k.ext_on_hand, -COALESCE(p.on_hand, 0), 0)
     ) AS b (bucket, erp_qty, ext_qty, after_snapshot, pending_disposition)
     WHERE b.ext_qty IS NOT NULL
 ),
-diff AS (SELECT c.*, c.ext_qty - c.erp_qty AS difference FROM cmp c),
-f AS (
-    SELECT d.*, d.difference - {split_sql("d.difference", components)} AS unexplained
-    FROM diff d
-),
-produced ({_COLUMNS}) AS (
-SELECT f.source, f.bucket, f.product_id, f.warehouse_id, f.warehouse_id, NULL::bigint,
-       f.snapshot_id,
-       f.taken_at, f.erp_qty, f.ext_qty, f.difference, f.after_snapshot,
-       f.pending_disposition, f.in_transit, 0, f.difference - f.unexplained, f.unexplained,
-       p.unit_cost, ABS(f.unexplained) * p.unit_cost, {_STATUS},
-       CASE WHEN f.unexplained <> 0 THEN %(now)s END, %(now)s, %(run)s
-FROM f JOIN {_t(Product)} p ON p.id = f.product_id AND {part.where("p.id")}
-{_TOLERANCE_JOIN}
--- The slice's rows on file, hashed once: a probe per key and bucket cost more than the rest.
-LEFT JOIN (
-    SELECT source, bucket, product_id, scope_id FROM {_t(ReconciliationVariance)}
-    WHERE {part.where("product_id")} OFFSET 0
-) v ON v.source = f.source AND v.bucket = f.bucket AND v.product_id = f.product_id
-    AND v.scope_id = f.warehouse_id
-WHERE f.difference <> 0 OR f.pending_disposition <> 0 OR v.product_id IS NOT NULL
-),{_STOCK_WRITE.format(where=part.where("s.product_id"))}"""
+f AS (SELECT c.*, c.difference - {split_sql("c.difference", components)} AS unexplained
+      FROM cmp c),
+{_judged(part, _STOCK_JUDGED)},{_WRITE}"""
 
 
 def _ats_sql(part: Slice) -> str:
     """Channel keys: our ATS against the figure the channel last acknowledged (the ATS of
     version `last_pushed_version`, recorded by `inventory.availability_sync`). A push still in
-    the outbox (not dead-lettered) explains the difference; a dead letter does not."""
+    the outbox (not dead-lettered) explains the difference; a dead letter does not.
+
+    Every ATS change bumps the version and queues its figure, so a SKU whose current version
+    the channel acknowledged holds our ATS there: only the others (pushes not acknowledged yet)
+    look up the acknowledged figure, and only they and the rows on file are written.
+    """
     return f"""
-WITH in_flight AS (
-    SELECT DISTINCT om.ordering_key FROM {_t(OutboxMessage)} om
-    WHERE om.topic = '{AVAILABILITY_TOPIC}' AND om.dispatched_at IS NULL
-      AND om.dead_lettered_at IS NULL
-),
-av AS (
-    SELECT ca.product_id, ca.channel_id, ca.ats, ca.version,
+WITH {_on_file(part, f"'{Bucket.ATS}'")},
+-- Materialized: `pushing` is read by several expressions, each of which would plan its probe.
+cmp AS MATERIALIZED (
+    SELECT ca.product_id, ca.channel_id, ca.ats AS erp_qty, ca.version,
            ca.last_pushed_version AS ack_version,
-           EXISTS (SELECT 1 FROM in_flight i
-                   WHERE i.ordering_key = 'availability:' || ca.channel_id || ':' || ca.product_id)
-               AS pushing
+           CASE WHEN ca.version = ca.last_pushed_version THEN ca.ats
+                ELSE COALESCE((ack.payload ->> 'ats')::bigint, 0) END AS ext_qty,
+           EXISTS (SELECT 1 FROM {_t(OutboxMessage)} om
+                   WHERE om.ordering_key = 'availability:' || ca.channel_id || ':' || ca.product_id
+                     AND om.topic = '{AVAILABILITY_TOPIC}' AND om.dispatched_at IS NULL
+                     AND om.dead_lettered_at IS NULL) AS pushing
     FROM {_t(ChannelAvailability)} ca
+    -- One probe of the unique dedupe key per unacknowledged key: a join on the expression
+    -- would hash the whole outbox, which grows with every message ever sent.
+    LEFT JOIN LATERAL (
+        SELECT o.payload FROM {_t(OutboxMessage)} o
+        WHERE ca.last_pushed_version > 0 AND ca.version <> ca.last_pushed_version
+          AND o.dedupe_key = '{AVAILABILITY_TOPIC}:' || ca.channel_id || ':' || ca.product_id
+              || ':' || ca.last_pushed_version
+        OFFSET 0
+    ) ack ON true
     WHERE {part.where("ca.product_id")}
+      AND (ca.version <> ca.last_pushed_version
+           OR (ca.product_id, ca.channel_id) IN (SELECT product_id, scope_id FROM on_file))
       -- A channel that never acknowledged a push takes none: there is nothing to compare.
       -- One probe per channel, not per key.
       AND ca.channel_id IN (
@@ -304,43 +384,16 @@ av AS (
               SELECT 1 FROM {_t(ChannelAvailability)} acked
               WHERE acked.channel_id = c.id AND acked.last_pushed_version > 0))
 ),
-cmp AS (
-    SELECT av.*, COALESCE((ack.payload ->> 'ats')::bigint, 0) AS ext_qty,
-           COALESCE((ack.payload ->> 'ats')::bigint, 0) - av.ats AS difference
-    -- One probe of the unique dedupe key per channel key: a join on the expression would
-    -- hash the whole outbox, which grows with every message ever sent.
-    FROM av LEFT JOIN LATERAL (
-        SELECT o.payload FROM {_t(OutboxMessage)} o
-        WHERE av.ack_version > 0 AND o.dedupe_key = '{AVAILABILITY_TOPIC}:' || av.channel_id
-            || ':' || av.product_id || ':' || av.ack_version
-        OFFSET 0
-    ) ack ON true
-),
 f AS (
-    SELECT '{SnapshotSource.STOREFRONT}'::varchar AS source, cmp.*, cmp.ats AS erp_qty,
-           CASE WHEN cmp.pushing AND cmp.version > cmp.ack_version THEN cmp.difference
-                ELSE 0 END AS unacknowledged,
+    SELECT cmp.*, cmp.ext_qty - cmp.erp_qty AS difference,
+           CASE WHEN cmp.pushing AND cmp.version > cmp.ack_version
+                THEN cmp.ext_qty - cmp.erp_qty ELSE 0 END AS unacknowledged,
            CASE WHEN cmp.pushing AND cmp.version > cmp.ack_version THEN 0
-                ELSE cmp.difference END AS unexplained
+                ELSE cmp.ext_qty - cmp.erp_qty END AS unexplained,
+           '{SnapshotSource.STOREFRONT}'::varchar AS source
     FROM cmp
 ),
-produced ({_COLUMNS}) AS (
-SELECT f.source, '{Bucket.ATS}', f.product_id, f.channel_id, NULL::bigint, f.channel_id,
-       NULL::bigint,
-       %(now)s, f.erp_qty, f.ext_qty, f.difference, 0, 0, 0, f.unacknowledged,
-       f.difference - f.unexplained, f.unexplained, p.unit_cost,
-       ABS(f.unexplained) * p.unit_cost, {_STATUS},
-       CASE WHEN f.unexplained <> 0 THEN %(now)s END, %(now)s, %(run)s
-FROM f JOIN {_t(Product)} p ON p.id = f.product_id AND {part.where("p.id")}
-{_TOLERANCE_JOIN}
--- The slice's rows on file, hashed once (see the stock statement).
-LEFT JOIN (
-    SELECT product_id, scope_id FROM {_t(ReconciliationVariance)}
-    WHERE {part.where("product_id")} AND bucket = '{Bucket.ATS}'
-      AND source = '{SnapshotSource.STOREFRONT}' OFFSET 0
-) v ON v.product_id = f.product_id AND v.scope_id = f.channel_id
-WHERE f.difference <> 0 OR v.product_id IS NOT NULL
-),{_ATS_WRITE.format(where=part.where("s.product_id"))}"""
+{_judged(part, _ATS_JUDGED)},{_WRITE}"""
 
 
 def _prepared(cursor, sql: str, params: dict) -> int:

@@ -16,12 +16,13 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from erp.models import Location, Product
+from finance.valuation import movement_accounts, stock_value_post
 
 from .. import locks
-from ..models import CauseType, MovementKind, StockMovement
+from ..models import CauseType, MovementKind, StockBalance, StockMovement
 from ._checks import _check_change, _check_fits, _check_qty, _check_tracking, _insufficient
-from ._common import CAUSE_TYPES, _Request, _table
-from ._posting import _balances_write, _post_checked, _value_post
+from ._common import CAUSE_TYPES, _Request, _row_keys, _table
+from ._posting import _balances_write, _post_checked
 from .availability import availability_recompute
 
 if TYPE_CHECKING:
@@ -67,11 +68,14 @@ def stock_post_batch(
 
     Effects: the same checks as the single services for every line; lines whose key was
     already posted with the same payload are skipped, a different payload fails the whole
-    batch. Quantity lines are written with COPY (PostgreSQL) in order, balances are locked
-    once in key order and may not go negative at any line; ATS and outbox rows for every SKU
-    touched are refreshed. Lines of serial-tracked SKUs (with their serials) then post as
-    `stock_receive` / `stock_move` would, unit by unit: units are created or moved and each
-    serial is one movement (`key`, `key#1`, …). Nothing is written if any line fails.
+    batch. Lines of serial-tracked SKUs (with their serials) post first, as `stock_receive` /
+    `stock_move` would, unit by unit: units are created or moved and each serial is one
+    movement (`key`, `key#1`, …; those keys may not be another line's). Quantity lines are
+    then written in order: on PostgreSQL they are COPYed into a temporary table and checked,
+    written and summed into the balances by set-based SQL; the balances they touch are locked
+    once in key order and may not go negative at any line. ATS and outbox rows for every SKU
+    touched are refreshed, and each cause's value change is one journal entry. Nothing is
+    written if any line fails.
     """
     post = partial(
         _post_batch,
@@ -115,7 +119,7 @@ def _post_batch(
     keys_known_new: bool = False,
 ) -> BatchResult:
     """Post the lines whose keys are new. `keys_known_new` skips looking the keys up: the
-    COPY then fails on the unique key index if one was used after all."""
+    ledger insert then fails on the unique key index if one was used after all."""
     if cause_type not in CAUSE_TYPES:
         raise ValidationError(f"Unknown cause type {cause_type!r}.", code="unknown_cause")
     hashes = _batch_hashes(lines, cause_type=cause_type, reason=reason, occurred_at=occurred_at)
@@ -126,9 +130,23 @@ def _post_batch(
                 f"Key {line.idempotency_key!r} appears twice in the batch with different lines.",
                 code="idempotency_key_reused",
             )
-    posted = {} if keys_known_new else _posted_hashes(list(by_key))
-    for key, payload_hash in posted.items():
-        if by_key[key] != payload_hash:
+    # A serial line posts one movement per unit, keyed `key`, `key#1`, …: those keys are its.
+    derived: dict[str, str] = {}
+    for index, line in enumerate(lines):
+        if len(line.serials) < 2:
+            continue
+        for row_key in _row_keys(line.idempotency_key, len(line.serials))[1:]:
+            owner = derived.setdefault(row_key, line.idempotency_key)
+            if row_key in by_key or owner != line.idempotency_key:
+                raise ValidationError(
+                    f"Line {index + 1}: its unit movement key {row_key!r} is also another "
+                    "line's key; give each line a key that no other line's units use.",
+                    code="idempotency_key_reused",
+                )
+    found = {} if keys_known_new else _posted_hashes([*by_key, *derived])
+    posted = {key: payload_hash for key, payload_hash in found.items() if key in by_key}
+    for key, payload_hash in found.items():
+        if by_key.get(key, by_key.get(derived.get(key))) != payload_hash:
             raise ValidationError(
                 f"Idempotency key {key!r} was already used for a different movement.",
                 code="idempotency_key_reused",
@@ -153,32 +171,34 @@ def _post_batch(
         .order_by()
         .values_list("pk", "is_active", "kind")
     }
-    # Lines of the same shape (SKU, sides, with or without a lot) pass or fail the same
-    # checks: imports repeat a few shapes many times, so each is checked once.
-    shapes: dict[tuple, ValidationError | PermissionDenied | None] = {}
+    # A line passes the checks of its SKU part (SKU, lot or not, serials) and then those of its
+    # sides part (locations, states, the change): imports repeat each part many times, so each
+    # distinct part is checked once (a refusal is kept and raised again for the next line).
+    verdicts: dict[tuple, ValidationError | PermissionDenied | None] = {}
+
+    def verdict(part: tuple, check, *args, **kwargs) -> ValidationError | PermissionDenied | None:
+        if part not in verdicts:
+            try:
+                check(*args, **kwargs)
+                verdicts[part] = None
+            except (ValidationError, PermissionDenied) as refusal:
+                verdicts[part] = refusal
+        return verdicts[part]
+
     for index, line, _ in todo:
         try:
             _check_qty(line.qty)
-            shape = (
-                line.product_id,
-                line.from_location_id,
-                line.from_state,
-                line.to_location_id,
-                line.to_state,
-                bool(line.lot),
-                line.serials,
+            sku = ("sku", line.product_id, bool(line.lot), line.serials, line.serials and line.qty)
+            sides = ("sides", line.from_location_id, line.from_state)
+            sides += (line.to_location_id, line.to_state)
+            refusal = verdict(sku, _check_batch_sku, line, products) or verdict(
+                sides, _check_batch_sides, line, locations, actor=actor, reason=reason
             )
-            if shape not in shapes:
-                try:
-                    _check_batch_line(line, products, locations, actor=actor, reason=reason)
-                    shapes[shape] = None
-                except (ValidationError, PermissionDenied) as refusal:
-                    shapes[shape] = refusal
-            if shapes[shape] is not None:
-                raise shapes[shape]
+            if refusal is not None:
+                raise refusal
         except ValidationError as error:
             raise ValidationError(f"Line {index + 1}: {'; '.join(error.messages)}") from error
-    # Units are posted one line at a time after the quantity lines (their SKUs are others).
+    # Units are posted one line at a time before the quantity lines (their SKUs are others).
     unit_todo = [item for item in todo if products[item[1].product_id].tracking == SERIAL]
     todo = [item for item in todo if products[item[1].product_id].tracking != SERIAL]
     units_posted = _post_unit_lines(
@@ -187,7 +207,196 @@ def _post_batch(
     if not todo:
         return BatchResult(posted=units_posted, replayed=len(posted))
 
-    # Balances: lock once, then replay the lines in order so none goes negative at any point.
+    now = timezone.now()
+    post_lines = _post_staged if connection.vendor == "postgresql" else _post_in_python
+    post_lines(
+        todo,
+        cause_type=cause_type,
+        actor_id=actor.pk if actor else None,
+        occurred_at=occurred_at or now,
+        now=now,
+        reason=reason,
+    )
+    availability_recompute(product_ids={line.product_id for _, line, _ in todo})
+    _value_post_by_cause(
+        todo,
+        cause_type=cause_type,
+        occurred_at=occurred_at or now,
+        now=now,
+        reason=reason,
+        actor=actor,
+    )
+    return BatchResult(posted=len(todo) + units_posted, replayed=len(posted))
+
+
+_Todo = list[tuple[int, BatchLine, str]]  # (index in the batch, line, payload hash)
+
+# The quantity lines of one batch, COPYed in so SQL can check and post them as a set.
+_STAGE = "inventory_batch_lines"
+_STAGE_COLUMNS = (
+    "ord integer, product_id bigint, qty integer, lot text, from_location_id bigint, "
+    "from_state text, to_location_id bigint, to_state text, kind text, cause_id text, "
+    "idempotency_key text, payload_hash text"
+)
+# Each line's effect on a balance: its source gives qty, its destination takes it.
+_SIDES = f"""
+    SELECT ord, product_id, from_location_id AS location_id, from_state AS state, lot,
+           -qty AS delta
+      FROM {_STAGE} WHERE from_location_id IS NOT NULL
+    UNION ALL
+    SELECT ord, product_id, to_location_id, to_state, lot, qty
+      FROM {_STAGE} WHERE to_location_id IS NOT NULL
+"""
+_KEY = "product_id, location_id, state, lot"
+
+
+def _post_staged(
+    todo: _Todo,
+    *,
+    cause_type: str,
+    actor_id: int | None,
+    occurred_at: datetime,
+    now: datetime,
+    reason: str,
+) -> None:
+    """PostgreSQL: COPY the lines into a temporary table, then, in SQL: lock every balance
+    they touch in key order and find the first line that would take one below zero (none
+    may); insert the movements in line order; add each key's net change to its balance."""
+    balances, movements = _table(StockBalance), _table(StockMovement)
+    with connection.cursor() as cursor:
+        # The sorts and hashes over the lines fit in memory (the default 4 MB spills 100,000
+        # lines to disk); SET LOCAL ends with the transaction.
+        cursor.execute("SET LOCAL work_mem = '64MB'")
+        cursor.execute(f"CREATE TEMPORARY TABLE {_STAGE} ({_STAGE_COLUMNS}) ON COMMIT DROP")
+        with (
+            connection.wrap_database_errors,
+            cursor.cursor.copy(f"COPY {_STAGE} FROM STDIN") as copy,
+        ):
+            copy.write(_stage_text(todo))
+        # Every balance the lines touch, locked in key order as every posting path does (the
+        # count makes PostgreSQL read, so lock, them all). A key no line could take below zero
+        # holds at least all its lines draw from it; the others, if any, are checked below.
+        cursor.execute(
+            f"""
+            WITH keys AS (
+                SELECT {_KEY}, sum(GREATEST(-delta, 0)) AS drawn FROM ({_SIDES}) AS sides
+                 GROUP BY {_KEY}
+            ), locked AS (
+                SELECT b.qty, k.drawn FROM {balances} b JOIN keys k USING ({_KEY})
+                 ORDER BY b.product_id, b.location_id, b.state, b.lot
+                   FOR UPDATE OF b
+            )
+            SELECT (SELECT count(*) FROM keys WHERE drawn > 0)
+                   - count(*) FILTER (WHERE drawn > 0 AND qty >= drawn)
+              FROM locked
+            """
+        )
+        if not cursor.fetchone()[0]:
+            short = None
+        else:
+            # The running balance of each such key, line by line, from its locked quantity:
+            # the first line that takes one below zero is refused.
+            cursor.execute(
+                f"""
+                WITH drawn AS (
+                    SELECT s.ord, s.product_id, s.location_id, s.state, s.lot, s.delta,
+                           COALESCE(b.qty, 0) + sum(s.delta) OVER (
+                               PARTITION BY s.product_id, s.location_id, s.state, s.lot
+                               ORDER BY s.ord
+                           ) AS after
+                      FROM ({_SIDES}) AS s
+                      LEFT JOIN {balances} b USING ({_KEY})
+                     WHERE ({_KEY}) IN (
+                           SELECT product_id, from_location_id, from_state, lot FROM {_STAGE}
+                            WHERE from_location_id IS NOT NULL)
+                )
+                SELECT ord, {_KEY}, after - delta, -delta FROM drawn
+                 WHERE delta < 0 AND after < 0 ORDER BY ord LIMIT 1
+                """
+            )
+            short = cursor.fetchone()
+        if short is not None:
+            index, *key, have, needed = short
+            error = _insufficient(tuple(key), have=have, needed=needed)
+            raise ValidationError(f"Line {index + 1}: {error.message}", code=error.code)
+        cursor.execute(
+            f"INSERT INTO {movements} ({', '.join(MOVEMENT_COLUMNS)}) "
+            "SELECT product_id, qty, lot, from_location_id, from_state, to_location_id, "
+            "to_state, kind, %s, cause_id, %s, %s, %s, idempotency_key, payload_hash, %s "
+            f"FROM {_STAGE} ORDER BY ord",
+            [cause_type, actor_id, occurred_at, now, reason],
+        )
+        # The balances held change by their net; the others are created (an upsert alone would
+        # not do: PostgreSQL checks qty >= 0 on the row it would insert, before the conflict),
+        # adding to a row a concurrent transaction created meanwhile rather than failing.
+        cursor.execute(
+            f"""
+            WITH net AS MATERIALIZED (
+                SELECT {_KEY}, sum(delta) AS delta FROM ({_SIDES}) AS sides
+                 GROUP BY {_KEY} HAVING sum(delta) <> 0
+            ), held AS (
+                UPDATE {balances} b SET qty = b.qty + n.delta FROM net n
+                 WHERE b.product_id = n.product_id AND b.location_id = n.location_id
+                   AND b.state = n.state AND b.lot = n.lot
+                RETURNING b.product_id, b.location_id, b.state, b.lot
+            )
+            INSERT INTO {balances} AS b ({_KEY}, qty)
+            SELECT {_KEY}, delta FROM net
+             WHERE NOT EXISTS (SELECT FROM held WHERE ({_KEY}) = (
+                   net.product_id, net.location_id, net.state, net.lot))
+             ORDER BY {_KEY}
+                ON CONFLICT ({_KEY}) DO UPDATE SET qty = b.qty + EXCLUDED.qty
+            """
+        )
+        cursor.execute(f"DROP TABLE {_STAGE}")
+
+
+# Text COPY escapes these in a value; \N is NULL.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _stage_text(todo: _Todo) -> bytes:
+    """The lines as COPY text rows of the staging table. The checks made the ids ints and the
+    states known values; the free text (key, lot, cause id) is escaped."""
+    sides: dict[tuple, str] = {}  # both sides and the kind, as text: imports repeat a few
+    texts: dict[str, str] = {}
+
+    def moved(line: BatchLine) -> str:
+        key = (line.from_location_id, line.from_state, line.to_location_id, line.to_state)
+        text = sides.get(key)
+        if text is None:
+            text = sides[key] = "\t".join(
+                "\\N" if value is None else str(value) for value in (*key, _batch_kind(line))
+            )
+        return text
+
+    def escaped(value: str) -> str:
+        text = texts.get(value)
+        if text is None:
+            text = texts[value] = value.translate(_COPY_ESCAPES)
+        return text
+
+    return "".join(
+        [
+            f"{index}\t{line.product_id}\t{line.qty}\t{escaped(line.lot)}\t{moved(line)}\t"
+            f"{escaped(line.cause_id)}\t{line.idempotency_key.translate(_COPY_ESCAPES)}\t"
+            f"{payload_hash}\n"
+            for index, line, payload_hash in todo
+        ]
+    ).encode()
+
+
+def _post_in_python(
+    todo: _Todo,
+    *,
+    cause_type: str,
+    actor_id: int | None,
+    occurred_at: datetime,
+    now: datetime,
+    reason: str,
+) -> None:
+    """Other databases: lock the balances once, replay the lines in order so none goes
+    negative at any point, then write the movements and the balances' net changes."""
     deltas: dict[locks.BalanceKey, int] = defaultdict(int)
     for _, line, _ in todo:
         if line.from_location_id:
@@ -205,43 +414,83 @@ def _post_batch(
                 raise ValidationError(f"Line {index + 1}: {error.message}", code=error.code)
         if line.to_location_id:
             running[(line.product_id, line.to_location_id, line.to_state, line.lot)] += line.qty
-
-    now = timezone.now()
-    when = occurred_at or now
-    actor_id = actor.pk if actor else None
-    rows = [
-        (
-            line.product_id,
-            line.qty,
-            line.lot,
-            line.from_location_id,
-            line.from_state,
-            line.to_location_id,
-            line.to_state,
-            _batch_kind(line),
-            cause_type,
-            line.cause_id,
-            actor_id,
-            when,
-            now,
-            line.idempotency_key,
-            payload_hash,
-            reason,
-        )
-        for _, line, payload_hash in todo
-    ]
-    movements_copy(rows)
+    movements_copy(
+        [
+            _movement_row(
+                line,
+                payload_hash,
+                cause_type=cause_type,
+                actor_id=actor_id,
+                occurred_at=occurred_at,
+                now=now,
+                reason=reason,
+            )
+            for _, line, payload_hash in todo
+        ]
+    )
     _balances_write({key: delta for key, delta in deltas.items() if delta}, locked)
-    availability_recompute(product_ids={line.product_id for _, line, _ in todo})
-    # One journal entry per cause (a count, an import file): its lines are valued together,
-    # summed per account pair, instead of an entry per line (10 queries each).
+
+
+def _movement_row(
+    line: BatchLine,
+    payload_hash: str,
+    *,
+    cause_type: str,
+    actor_id: int | None,
+    occurred_at: datetime,
+    now: datetime,
+    reason: str,
+) -> tuple:
+    """A line as a ledger row, in MOVEMENT_COLUMNS order."""
+    return (
+        line.product_id,
+        line.qty,
+        line.lot,
+        line.from_location_id,
+        line.from_state,
+        line.to_location_id,
+        line.to_state,
+        _batch_kind(line),
+        cause_type,
+        line.cause_id,
+        actor_id,
+        occurred_at,
+        now,
+        line.idempotency_key,
+        payload_hash,
+        reason,
+    )
+
+
+def _value_post_by_cause(
+    todo: _Todo,
+    *,
+    cause_type: str,
+    occurred_at: datetime,
+    now: datetime,
+    reason: str,
+    actor: User | None,
+) -> None:
+    """One journal entry per cause (a count, an import file): its lines that change stock
+    value are valued together, summed per account pair, instead of an entry per line."""
     by_cause: dict[str, list] = defaultdict(list)
-    for row in rows:
-        movement = _MovementRow(*row)
-        by_cause[movement.cause_id].append(movement)
+    for _, line, payload_hash in todo:
+        if movement_accounts(line.from_state, line.to_state, _batch_kind(line), cause_type):
+            by_cause[line.cause_id].append(
+                _MovementRow(
+                    *_movement_row(
+                        line,
+                        payload_hash,
+                        cause_type=cause_type,
+                        actor_id=actor.pk if actor else None,
+                        occurred_at=occurred_at,
+                        now=now,
+                        reason=reason,
+                    )
+                )
+            )
     for movements in by_cause.values():
-        _value_post(movements, actor=actor)
-    return BatchResult(posted=len(rows) + units_posted, replayed=len(posted))
+        stock_value_post(movements=movements, actor=actor)
 
 
 def _post_unit_lines(
@@ -294,10 +543,9 @@ def _batch_hashes(
     encode_str = json.encoder.encode_basestring_ascii  # what json.dumps uses (ensure_ascii)
 
     def enc(value) -> str:
-        kind = type(value)
-        if kind is int:
+        if type(value) is int:
             return str(value)
-        if kind is str:
+        if isinstance(value, str):  # a TextChoices member too: json.dumps writes its text
             return encode_str(value)
         if value is None:
             return "null"
@@ -404,19 +652,24 @@ def _batch_kind(line: BatchLine) -> str:
     return MovementKind.MOVE
 
 
-def _check_batch_line(
+def _check_batch_sku(line: BatchLine, products: dict[int, Product]) -> None:
+    """The line's SKU exists and takes its lot and serials (the checks on its quantity come
+    first, per line)."""
+    product = products.get(line.product_id)
+    if product is None:
+        raise ValidationError(f"Unknown SKU: no product with id {line.product_id}.")
+    _check_tracking(product, lot=line.lot, serials=line.serials, qty=line.qty)
+
+
+def _check_batch_sides(
     line: BatchLine,
-    products: dict[int, Product],
     locations: dict[int, tuple[bool, str]],
     *,
     actor: User | None,
     reason: str,
 ) -> None:
-    _check_qty(line.qty)
-    product = products.get(line.product_id)
-    if product is None:
-        raise ValidationError(f"Unknown SKU: no product with id {line.product_id}.")
-    _check_tracking(product, lot=line.lot, serials=line.serials, qty=line.qty)
+    """The line's locations exist (its destination active), each side is complete, the change
+    of state is allowed, and the destination holds stock in that state."""
     for pk, is_destination in ((line.from_location_id, False), (line.to_location_id, True)):
         if pk is None:
             continue

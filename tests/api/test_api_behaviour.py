@@ -243,6 +243,44 @@ def test_kpis_read_the_dashboards_figures_and_the_daily_snapshots(api_as):
     assert too_long.status_code == 400
 
 
+def test_kpis_read_the_stored_open_pipeline_and_count_live_when_it_is_stale(api_as):
+    # Given an authorized case, the 5-minute pipeline job has run, then a second case comes in
+    from django.utils import timezone
+
+    from reporting.snapshots import PIPELINE, PIPELINE_MAX_AGE, pipeline_snapshot_build
+    from tests.factories import ProductFactory
+    from tests.reporting.builders import return_case, shipped_line
+
+    now = timezone.now()
+    line = shipped_line(product=ProductFactory(), qty=2, shipped_at=now - timezone.timedelta(7))
+    return_case(line=line, state="authorized", requested_at=now)
+    pipeline_snapshot_build()
+    stored_at = KpiSnapshot.objects.get(metric=PIPELINE, dimension="").computed_at
+    return_case(line=line, state="authorized", requested_at=now)
+    client = api_as("finance")
+
+    def authorized(response) -> tuple[int, str]:
+        body = response.json()
+        (row,) = [row for row in body["open_pipeline"] if row["state"] == "authorized"]
+        return row["cases"], body["open_pipeline_as_of"]
+
+    # When the KPIs are read
+    stored = client.get(reverse("kpis_api_overview"))
+    # Then the pipeline is the stored one, and says when it was counted
+    assert stored.status_code == 200
+    assert authorized(stored) == (1, stored_at.isoformat().replace("+00:00", "Z"))
+
+    # When the stored pipeline is older than the dashboards accept
+    KpiSnapshot.objects.filter(metric=PIPELINE).update(
+        computed_at=now - PIPELINE_MAX_AGE - timezone.timedelta(minutes=1)
+    )
+    live = client.get(reverse("kpis_api_overview"))
+    # Then it is counted live, both cases, as of the request
+    cases, as_of = authorized(live)
+    assert cases == 2
+    assert datetime.fromisoformat(as_of) >= now
+
+
 def test_session_authentication_reads_too(client, make_user):
     client.force_login(make_user(Role.CUSTOMER_SERVICE))
     assert client.get(reverse("returns_api_cases")).status_code == 200

@@ -42,6 +42,20 @@ def assert_tablet_friendly(page) -> None:
     assert not page.evaluate("() => document.documentElement.scrollWidth > innerWidth")
 
 
+def assert_fields_line_up(page) -> None:
+    """The count form's labels each read on one line; the quantity and the lot sit side by
+    side (landscape: beside the scan field; portrait: below it, which keeps the whole width)."""
+    labels = page.locator(".count-fields label").evaluate_all(
+        "els => els.map(el => [el.textContent, el.getBoundingClientRect().height])"
+    )
+    one_line = min(height for _text, height in labels)
+    assert all(height == one_line for _text, height in labels), labels
+    _code, qty, lot = page.locator(".count-fields input").evaluate_all(
+        "els => els.map(el => el.getBoundingClientRect().top)"
+    )
+    assert round(qty) == round(lot), (qty, lot)
+
+
 def assert_blind(page) -> None:
     assert not re.search(rf"\b{BOOKS}\b", page.content())
 
@@ -104,6 +118,7 @@ def test_a_counter_counts_a_location_blind_and_a_lead_posts_it(
         scan(page, "#count-location-code", "A-01")
         expect(page.get_by_role("heading", name="Counting A-01")).to_be_visible()
         assert_tablet_friendly(page)
+        assert_fields_line_up(page)
         shot(page, "2-location")
 
         # Count 4770 in one go (a case of 100 missed), then hand in: the line is flagged

@@ -4,10 +4,11 @@ the carrier (a signed webhook to the live server), the warehouse on a tablet, th
 manager and finance. Screenshots: test-artifacts/screenshots/journey-<scenario>-<step>-<w>x<h>
 .png; each tablet step in both orientations (1024x768 and 768x1024).
 
-Scenario (a) runs its background work on a real Celery worker through the test Redis broker:
-the carrier event's inbox processing and the refund's payment (outbox dispatch). Scenarios (b)
-and (c) call what the worker calls at the point it would pick the work up, so they stay fast
-and ordered."""
+Each scenario runs its background work on a real Celery worker on a private queue of the test
+Redis broker: the carrier event's inbox processing and the refunds' payment (outbox dispatch)
+in (a) and (b); the 3PL stock feed's inbox processing and the incremental reconciliation it
+asks for in (c). Only (c)'s second reconciliation runs in this process, as the worker would
+30 hours later: a worker's clock cannot be moved."""
 
 import base64
 import hashlib
@@ -34,7 +35,6 @@ from erp.models import (
 )
 from erp.models.exceptions import ACTIVE_STATES
 from erp.roles import Role
-from erp.services import inbound_event_process
 from finance.models import Refund, RefundState
 from inventory.models import CauseType, ExternalLocation, ReconciliationVariance, StockBalance
 from inventory.models import StockState as S
@@ -163,16 +163,19 @@ def provider(settings):
 @pytest.fixture
 def worker(provider, settings):
     """A real Celery worker on a private queue of the test Redis broker, paying through the
-    provider server; the live server (this process) sends its tasks to that queue."""
+    provider server; the live server (this process) and the worker send their tasks (inbox,
+    outbox, reconciliation) to that queue."""
     queue = f"journey-{uuid.uuid4().hex[:12]}"
     env = {
         "ERP_INTEGRATION_QUEUE": queue,
+        "ERP_RECONCILIATION_QUEUE": queue,
         "PAYMENT_PROVIDER_URL": provider.url,
         "PAYMENT_PROVIDER_SECRET_KEY": SECRET,
         "PAYMENT_PROVIDER_TIMEOUT_SECONDS": "5",
     }
     with running_worker(env=env, queue=queue):
         settings.ERP_INTEGRATION_QUEUE = queue
+        settings.ERP_RECONCILIATION_QUEUE = queue
         yield queue
 
 
@@ -355,8 +358,9 @@ def electronics(db, people):
     return {"site": site, "laptop": laptop, "case": case}
 
 
+@pytest.mark.worker
 def test_b_a_high_value_unit_stays_quarantined_until_another_manager_releases_it(
-    browser, live_server, people, electronics, make_user
+    browser, live_server, people, electronics, make_user, provider, worker
 ):
     site, laptop, case = (electronics[k] for k in ("site", "laptop", "case"))
 
@@ -444,7 +448,17 @@ def test_b_a_high_value_unit_stays_quarantined_until_another_manager_releases_it
         page.get_by_role("button", name="Approve").click()
         expect(page.locator(".messages")).to_contain_text("approved")
         shot(page, "b", "7-refund-approved")
-    assert Refund.objects.get(pk=refund.pk).state == RefundState.APPROVED
+        # and the worker pays it through the provider, once
+        wait_for(
+            lambda: Refund.objects.get(pk=refund.pk).state == RefundState.ISSUED,
+            timeout=30,
+            what="the worker to pay the refund",
+        )
+        assert provider.refund_requests() == 1
+        page.reload()
+        expect(page.locator("main")).to_contain_text("Issued")
+        shot(page, "b", "8-refund-issued")
+    assert Refund.objects.get(pk=refund.pk).approved_by == controller
 
 
 # ---- c. Health & beauty at a 3PL: the disposition arrives late -------------------------------
@@ -500,8 +514,9 @@ def post_shiphero_inventory(live_server, *, sku: str, on_hand: int, available: i
         return json.loads(response.read())
 
 
+@pytest.mark.worker
 def test_c_a_3pl_receipt_without_disposition_is_explained_then_late(
-    browser, live_server, people, three_pl, settings
+    browser, live_server, people, three_pl, settings, worker
 ):
     settings.RECONCILIATION_3PL_DISPOSITION_SLA_HOURS = 24
     cream, dock = three_pl["cream"], three_pl["dock"]
@@ -520,14 +535,24 @@ def test_c_a_3pl_receipt_without_disposition_is_explained_then_late(
     )
     # and its stock feed (a signed webhook) already counts them as on hand and available
     accepted = post_shiphero_inventory(live_server, sku=cream.sku, on_hand=56, available=56)
-    inbound_event_process(event_id=accepted["event"])
-    # and the worker's incremental reconciliation runs on the touched SKU
-    run_incremental(product_ids=[cream.pk], now=now)
 
-    # Then the storefront still sells 50, and the +6 is explained by the pending disposition
-    assert set(ats(cream).values()) == {50}
+    # Then the worker records the feed once, and its incremental reconciliation of the SKU
+    # explains the +6 by the pending disposition
+    wait_for(
+        lambda: InboundEvent.objects.get(pk=accepted["event"]).status == "processed",
+        timeout=30,
+        what="the worker to process the stock feed",
+    )
+    assert InboundEvent.objects.get(pk=accepted["event"]).attempts == 1
+    wait_for(
+        lambda: ReconciliationVariance.objects.filter(product=cream, bucket="sellable").exists(),
+        timeout=30,
+        what="the worker to reconcile the SKU",
+    )
     sellable = ReconciliationVariance.objects.get(product=cream, bucket="sellable")
     assert (sellable.difference, sellable.explained, sellable.unexplained) == (6, 6, 0)
+    # and the storefront still sells 50
+    assert set(ats(cream).values()) == {50}
 
     with session(browser, live_server, people["manager"]) as page:
         page.goto(reverse("reconciliation_control_tower"))
@@ -542,7 +567,8 @@ def test_c_a_3pl_receipt_without_disposition_is_explained_then_late(
         shot(page, "c", "2-variance-explained")
         assert not ExceptionCase.objects.filter(kind="late_3pl_disposition").exists()
 
-        # When the disposition is still missing past its SLA at the next reconciliation
+        # When the disposition is still missing past its SLA at the next reconciliation (run
+        # here, as the worker's would run 30 hours later: its clock cannot be moved)
         run_incremental(product_ids=[cream.pk], now=now + timedelta(hours=30))
 
         # Then a late_3pl_disposition exception is on the manager's queue; no variance one

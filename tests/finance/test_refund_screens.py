@@ -8,6 +8,7 @@ from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils.html import escape
 
 from erp.roles import Role
 from finance.models import RefundState
@@ -58,6 +59,9 @@ def test_the_queue_shows_the_evidence_beside_each_refund(
     assert "Low risk" in row
     assert "1 return · 0 refunds paid" in row
     assert f'value="{refund.pk}"' in row  # selectable for bulk approval
+    line = refund.lines.select_related("return_line__order_line__product").get()
+    assert f"{line.quantity} × {line.return_line.order_line.product.sku}" in row
+    assert escape(refund.customer.name) in row
 
 
 def test_the_queue_costs_the_same_queries_for_1_or_6_refunds(

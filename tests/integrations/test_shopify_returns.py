@@ -17,6 +17,8 @@ from erp.services import inbound_event_process, inbound_event_record
 from returns.models import (
     ChannelReturn,
     ExternalEventKind,
+    PolicyRule,
+    Resolution,
     ReturnCase,
     ReturnCaseEvent,
     Source,
@@ -138,6 +140,25 @@ def test_a_return_request_opens_a_case_through_the_policy_with_ids_as_text(shop)
     assert not first.history_user.has_usable_password()
     assert ReturnCaseEvent.objects.get(case=case).kind == ExternalEventKind.CHANNEL_REQUESTED
     assert InboundEvent.objects.get(pk=event.pk).status == InboundEventStatus.PROCESSED
+
+
+def test_a_request_the_policy_offers_no_refund_for_opens_with_store_credit(shop):
+    # given: the published policy offers store credit and exchange, not a refund
+    PolicyRule.objects.filter(rule_set__state="published").update(offers_refund=False)
+    order = shopify_order(shop, number="5196695273621")
+    event = deliver(
+        sample("shopify_webhook_returns_request_realistic.json"),
+        topic="returns/request",
+        webhook_id="r1",
+    )
+
+    # when
+    outcome = inbound_event_process(event_id=event.pk)
+
+    # then: the case opens with the first resolution offered, in our order of preference
+    assert outcome.status == InboundEventStatus.PROCESSED
+    case = ReturnCase.objects.get(order=order)
+    assert (case.resolution, case.state) == (Resolution.STORE_CREDIT, State.AUTHORIZED)
 
 
 @pytest.mark.parametrize(

@@ -114,3 +114,35 @@ def test_a_serial_on_a_quantity_sku_is_refused(world):
             ]
         )
     assert ledger_counts() == before
+
+
+def test_a_line_keyed_like_another_lines_unit_movement_is_refused_and_writes_nothing(world):
+    # imp-1 posts its second unit under "imp-1#1": a quantity line may not take that key
+    clashing = BatchLine(
+        "imp-1#1", world.plain.pk, 1, to_location_id=world.shelf_a.pk, to_state=S.AVAILABLE
+    )
+    before = ledger_counts()
+
+    with pytest.raises(ValidationError, match="Line 1: its unit movement key 'imp-1#1'") as error:
+        services.stock_post_batch(lines=[*lines(world), clashing])
+
+    assert error.value.code == "idempotency_key_reused"
+    assert ledger_counts() == before
+
+
+def test_a_unit_movement_key_already_in_the_ledger_is_refused_and_writes_nothing(world):
+    # "imp-1#1" was posted on its own before; the batch's imp-1 would post its 2nd unit under it
+    services.stock_post_batch(
+        lines=[
+            BatchLine(
+                "imp-1#1", world.plain.pk, 1, to_location_id=world.shelf_a.pk, to_state=S.AVAILABLE
+            )
+        ]
+    )
+    before = ledger_counts()
+
+    with pytest.raises(ValidationError, match="'imp-1#1' was already used") as error:
+        services.stock_post_batch(lines=lines(world))
+
+    assert error.value.code == "idempotency_key_reused"
+    assert ledger_counts() == before

@@ -338,6 +338,36 @@ def test_partial_reports_compare_only_what_they_list_and_override_older_full_one
     assert not ReconciliationVariance.objects.filter(source="shipbob").exclude(difference=0)
 
 
+def test_each_source_reporting_on_a_warehouse_is_compared_on_its_own(tpl):
+    # given our own cycle count of the 3PL's warehouse besides the 3PL's report
+    ExternalLocation.objects.create(
+        source="cycle_count", external_code="HB", warehouse=tpl.warehouse
+    )
+    stock_in(tpl, tpl.cream, 10, "cream-in")
+    stock_in(tpl, tpl.serum, 4, "serum-in")
+    report("sb-1", T0, ("CURL-CREAM", 10, 10), ("HAIR-SERUM", 4, 4))
+    # when the count lists only the cream, one unit short
+    snapshot_record(
+        source="cycle_count",
+        taken_at=T0,
+        external_ref="count-1",
+        lines=[SnapshotLineIn(sku="CURL-CREAM", external_location="HB", on_hand=9, available=9)],
+    )
+    reconcile(tpl.cream, tpl.serum, at=T0 + timedelta(hours=1))
+    # then the 3PL's figures match ours, and the count's differ by what it missed
+    assert not ReconciliationVariance.objects.filter(source="shipbob").exclude(difference=0)
+    counted = {
+        (row.product_id, row.bucket): row.difference
+        for row in ReconciliationVariance.objects.filter(source="cycle_count")
+    }
+    assert counted == {
+        (tpl.cream.pk, Bucket.SELLABLE): -1,
+        (tpl.cream.pk, Bucket.ON_HAND): -1,
+        (tpl.serum.pk, Bucket.SELLABLE): -4,
+        (tpl.serum.pk, Bucket.ON_HAND): -4,
+    }
+
+
 def test_returns_in_transit_explain_a_3pl_counting_them_early(tpl):
     # given 2 returns on their way to the 3PL (in transit) and 10 on hand
     stock_in(tpl, tpl.cream, 10, "cream-in")
@@ -463,6 +493,17 @@ def test_an_unacknowledged_push_explains_the_channel_difference(tpl):
     ats.refresh_from_db()
     assert ats.status == VarianceStatus.MATCHED
     assert not active(ExceptionKind.RECONCILIATION_VARIANCE).exists()
+
+
+def test_the_acknowledged_current_version_matches_even_once_the_outbox_is_purged(tpl):
+    # given the channel acknowledged the version that holds our current ATS (8)
+    stock_in(tpl, tpl.cream, 8, "cream-in")
+    acknowledge(tpl.channel, tpl.cream)
+    # when the sent messages are purged from the outbox
+    OutboxMessage.objects.filter(topic="availability.changed").delete()
+    reconcile(tpl.cream, at=T0)
+    # then the channel holds what we hold (every ATS change bumps the version): no variance
+    assert not ReconciliationVariance.objects.filter(bucket=Bucket.ATS).exclude(difference=0)
 
 
 def test_a_channel_that_never_acknowledged_a_push_is_not_compared(tpl):

@@ -502,6 +502,33 @@ def test_batch_fails_whole_when_a_line_would_go_negative_at_its_turn(world):
     assert ledger_counts()["movements"] == 0
 
 
+def test_batch_refuses_the_line_that_empties_a_held_balance_past_zero(world):
+    # the shelf holds 2: the first two moves of one pass, the third would take it to -1
+    receive(world, qty=2)
+    lines = [
+        services.BatchLine(
+            idempotency_key=f"import-move-{i}",
+            product_id=world.plain.pk,
+            qty=1,
+            from_location_id=world.shelf_a.pk,
+            from_state=S.AVAILABLE,
+            to_location_id=world.shelf_b.pk,
+            to_state=S.AVAILABLE,
+        )
+        for i in range(3)
+    ]
+    before = ledger_counts()
+
+    with pytest.raises(ValidationError, match=r"Line 3: Not enough stock: .* holds 0 .*1 needed"):
+        services.stock_post_batch(lines=lines)
+
+    assert ledger_counts() == before
+    # and without the third line the other two post, leaving the shelf empty
+    assert services.stock_post_batch(lines=lines[:2]).posted == 2
+    assert balance(world.plain, world.shelf_a, S.AVAILABLE) == 0
+    assert balance(world.plain, world.shelf_b, S.AVAILABLE) == 2
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

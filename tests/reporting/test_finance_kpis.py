@@ -11,7 +11,15 @@ from finance.services import journal_entry_reverse
 from reporting.kpis import KpiFilters
 from reporting.kpis.recovery import recovery_by_disposition
 from reporting.kpis.refunds import inspection_to_refund, refund_accuracy, refund_latency
-from reporting.parts import cycle_parts, hist_metric, hist_summary
+from reporting.parts import (
+    RECOVERY,
+    cycle_parts,
+    hist_metric,
+    hist_summary,
+    recovery_from_parts,
+    window_parts,
+)
+from reporting.snapshots import kpi_snapshot_build
 from tests.factories import ProductFactory, UserFactory, WarehouseFactory
 from tests.factories.finance import FiscalPeriodFactory, posted_entry
 from tests.reporting.builders import dispose, next_key, refund, return_case, shipped_line, units_of
@@ -172,3 +180,26 @@ def test_recovery_by_the_warehouse_that_received_the_units(dispositions):
     rows = recovery_by_disposition(filters=filters)
     # Then only its liquidated unit
     assert [(row.outcome, row.units) for row in rows] == [("liquidation", 1)]
+
+
+def test_recovery_from_the_daily_snapshots_is_the_windows(dispositions):
+    # Given the snapshot of 10 March, the day of the restock, the hold, the vendor return and
+    # the liquidation
+    kpi_snapshot_build(day=T0.date())
+    window = KpiFilters(start=date(2026, 3, 9), end=date(2026, 3, 12))
+    # When the window's recovery is read from the snapshots (the other days computed live)
+    stored = window_parts(filters=window, metrics=[RECOVERY], today=date(2026, 4, 30))
+    rows = recovery_from_parts(stored.parts[RECOVERY])
+    # Then one day came from the snapshot, and the rows are the selector's, realized included
+    assert (stored.snapshot_days, len(stored.live_days)) == (1, 3)
+    assert rows == recovery_by_disposition(filters=window)
+    assert [(row.outcome, row.realized) for row in rows] == [
+        ("restock", Decimal("0.00")),
+        ("vendor_return", Decimal("50.00")),
+        ("liquidation", Decimal("12.00")),
+    ]
+    # And the Newark warehouse's own snapshot holds only its liquidated unit
+    newark = KpiFilters(start=window.start, end=window.end, warehouse_id=dispositions["newark"].pk)
+    part = window_parts(filters=newark, metrics=[RECOVERY], today=date(2026, 4, 30))
+    assert part.snapshot_days == 1
+    assert part.parts[RECOVERY] == {"liquidation|USD": [1, 4000, 1000, 1200]}

@@ -60,3 +60,22 @@ def test_the_beat_task_backfills_missing_days(db, monkeypatch):
     assert KpiSnapshot.objects.filter(dimension="").values("day").distinct().count() == 60
     # And a second run rebuilds only today and yesterday
     assert len(tasks.kpi_snapshots_build()) == 2
+
+
+def test_a_day_stored_before_a_part_metric_existed_is_built_again(db):
+    # Given days 3 and 4 before today stored, then day 4's recovery parts gone (stored by a
+    # version that did not have them)
+    from reporting.parts import RECOVERY
+    from reporting.snapshots import kpi_snapshots_backfill
+
+    today = datetime.now(UTC).date()
+    old, older = today - timedelta(days=3), today - timedelta(days=4)
+    kpi_snapshot_build(day=old)
+    kpi_snapshot_build(day=older)
+    KpiSnapshot.objects.filter(day=older, metric=RECOVERY).delete()
+    # When the backfill runs over the last five days
+    built = kpi_snapshots_backfill(through=today, days=5)
+    # Then day 4 is built again (with its recovery), day 3 is not
+    assert older in built
+    assert old not in built
+    assert KpiSnapshot.objects.filter(day=older, metric=RECOVERY, dimension="").exists()

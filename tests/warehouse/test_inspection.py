@@ -3,11 +3,13 @@
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from inventory.models import InventoryUnit
 from tests.factories.warehouse import case_in_transit, gs1, product_in, shipped_order
 from warehouse.models import ChecklistTemplate, Inspection, InspectionPhoto, ReturnUnit
-from warehouse.services import checklist_template_revise
+from warehouse.services import checklist_for, checklist_template_revise
 
 from .conftest import APPAREL_ANSWERS, inspect, receive
 
@@ -134,6 +136,29 @@ def test_a_manager_revises_a_checklist_and_old_inspections_keep_their_version(
     first.refresh_from_db()
     assert first.template.version == 1
     assert revised.history.latest().history_change_reason == "Knitwear pills"
+
+
+def test_the_checklist_the_form_was_built_from_is_used_without_reading_it_again(
+    received_shirt, warehouse_user
+):
+    # given: the checklist the inspection form was built from (as the screen reads it)
+    current = checklist_for(received_shirt)
+    # when: the inspection is posted with it
+    with CaptureQueriesContext(connection) as queries:
+        inspection = inspect(received_shirt, warehouse_user, checklist=current)
+    # then: the answers are kept against it, and no checklist was read again
+    assert inspection.template == current
+    assert not [q for q in queries if "warehouse_checklisttemplate" in q["sql"]]
+
+
+def test_a_checklist_of_another_department_is_not_used_for_the_unit(received_shirt, warehouse_user):
+    # given: a caller hands over the electronics checklist for a shirt
+    wrong = ChecklistTemplate.objects.get(department="electronics", is_current=True)
+    # when: the shirt is inspected with apparel answers
+    inspection = inspect(received_shirt, warehouse_user, checklist=wrong)
+    # then: the shirt's own checklist was read and used
+    assert inspection.template.department == "apparel"
+    assert inspection.answers == APPAREL_ANSWERS
 
 
 def test_a_department_without_a_checklist_uses_the_general_one(

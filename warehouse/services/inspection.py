@@ -7,9 +7,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.db.models import Subquery
 from django.utils import timezone
 from django_fsm import can_proceed
 
+from erp.history import create_with_history
 from erp.models import Product
 from erp.validators import validate_photo
 from inventory import services as inventory
@@ -89,8 +91,12 @@ def inspection_record(
     photos: Sequence[UploadedFile],
     client_token: str,
     actor: AbstractBaseUser,
+    checklist: ChecklistTemplate | None = None,
 ) -> Inspection:
-    """Record the inspection of a received unit.
+    """Record the inspection of a received unit. The caller holds the lock of the unit's case
+    (`returns.workflow`), so the inspection a token made is committed before the unit is read.
+    `checklist`: the one the caller built its form from (`checklist_for` the unit), so that
+    the answers are kept against the version the inspector saw; None reads it here.
 
     Effects: refuses without `warehouse.inspect_unit`; the same client token returns the
     inspection it made; locks the unit and refuses one not waiting for inspection, a grade
@@ -102,15 +108,16 @@ def inspection_record(
     Opens no savepoint: every refusal raises before anything is written.
     """
     require_perm(actor, INSPECT_PERMISSION, "inspect returned units")
-    replay = Inspection.objects.filter(client_token=client_token).first()
-    if replay is not None:
-        replay.replayed = True
-        return replay
     unit = (
         ReturnUnit.objects.select_for_update(of=("self",))
         .select_related("product__category")
+        .annotate(token_inspection_id=_made_by(client_token))
         .get(pk=unit_id)
     )
+    if unit.token_inspection_id is not None:
+        replay = Inspection.objects.get(pk=unit.token_inspection_id)
+        replay.replayed = True
+        return replay
     if not can_proceed(unit.inspect):
         raise ValidationError(
             f"This unit is {unit.get_state_display().lower()}: inspected already."
@@ -119,7 +126,7 @@ def inspection_record(
         raise ValidationError({"grade": "Pick a grade from A to F."})
     for photo in photos:
         validate_photo(photo)
-    template = checklist_for(unit)
+    template = checklist if _checklist_of(checklist, unit) else checklist_for(unit)
     cleaned = answers_clean(template, answers)
     inspection = Inspection(
         unit=unit,
@@ -131,7 +138,7 @@ def inspection_record(
         inspected_at=timezone.now(),
         client_token=client_token,
     )
-    save(inspection, actor=actor, why=f"Graded {grade}")
+    create_with_history(inspection, actor=actor, why=f"Graded {grade}")
     for photo in photos:
         # Written to storage now; a rollback leaves an orphan file, never a row without one.
         InspectionPhoto.objects.create(
@@ -145,6 +152,21 @@ def inspection_record(
     _stock_unit_grade(unit, grade=grade, actor=actor)
     inspection.replayed = False
     return inspection
+
+
+def _made_by(client_token: str) -> Subquery:
+    """The inspection `client_token` made, if any: read in the statement that locks the unit."""
+    return Subquery(Inspection.objects.filter(client_token=client_token).values("pk")[:1])
+
+
+def _checklist_of(checklist: ChecklistTemplate | None, unit: ReturnUnit) -> bool:
+    """Whether `checklist` is a current checklist that may serve this unit's department."""
+    department = unit.product.category.department if unit.product_id else GENERAL
+    return (
+        checklist is not None
+        and checklist.is_current
+        and checklist.department in (department, GENERAL)
+    )
 
 
 # A serial's grade decides which channels may sell it once it is restocked (inventory's

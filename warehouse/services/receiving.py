@@ -28,7 +28,7 @@ from django.db import transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
-from erp.history import history_reason
+from erp.history import create_with_history, history_reason
 from erp.models import Location, Product, SalesOrder
 from erp.models.exceptions import ExceptionKind, SubjectType
 from erp.services import exception_open
@@ -37,7 +37,7 @@ from inventory.models import OUTSIDE, CauseType, InventoryUnit, StockState
 
 from ..models import MatchResult, MismatchKind, QuarantineRecord, Receipt, ReturnUnit
 from ..scan import ScanKind, ScanResult, scan_parse
-from ._support import locations_of_kinds, require_perm, save
+from ._support import locations_of_kinds, require_perm
 
 RECEIVE_PERMISSION = "warehouse.receive_parcel"
 S = StockState
@@ -591,9 +591,10 @@ def _units_create(
     actor: AbstractBaseUser,
     why: str,
 ) -> list[ReturnUnit]:
-    """The receipt and its units, each created where its stock is about to be posted (two
-    statements for the units, history included, however many there are)."""
-    save(receipt, actor=actor, why=why)
+    """The receipt and its units, each created where its stock is about to be posted (one
+    statement for the receipt and two for the units, history included, however many there
+    are)."""
+    create_with_history(receipt, actor=actor, why=why)
     units = []
     for item in items:
         kinds = list(dict.fromkeys(item.kinds))

@@ -1,0 +1,122 @@
+"""The writes that chain two inserts in one statement (PostgreSQL): a new record with its
+history row (`erp.history.create_with_history`), and an outbox message with the row that
+notes it (`erp.services.outbox_enqueue_noted`). Each must leave exactly what the two-statement
+way leaves."""
+
+import pytest
+from django.db import connection
+
+from erp.history import create_with_history, save_with_history
+from erp.models import OutboxMessage, Warehouse
+from erp.services import outbox_dispatch, outbox_enqueue, outbox_enqueue_noted
+from returns.models import ReturnCaseMessage
+from tests.factories.returns import ReturnCaseFactory
+
+pytestmark = pytest.mark.django_db
+
+TRACKED = ["code", "name", "operator", "provider", "country", "is_active"]
+
+
+def test_a_record_and_its_history_row_are_one_statement_and_the_same_as_two(
+    warehouse_user, django_assert_num_queries
+):
+    # Given the same warehouse saved the two-statement way
+    saved = Warehouse(code="two", name="North", operator="own", country="US")
+    save_with_history(saved, actor=warehouse_user, why="Opened")
+
+    # When one is created with its history row in one statement
+    created = Warehouse(code="one", name="North", operator="own", country="US")
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 2):
+        create_with_history(created, actor=warehouse_user, why="Opened")
+
+    # Then the row is there, the instance knows its key and its auto_now stamps
+    row = Warehouse.objects.get(pk=created.pk)
+    assert not created._state.adding
+    assert (row.code, row.name, row.created_at) == ("one", "North", created.created_at)
+    # And its one history row says what the two-statement way says, field for field
+    (history,) = created.history.all()
+    (reference,) = saved.history.all()
+    for name in ["history_type", "history_user_id", "history_change_reason", *TRACKED]:
+        expected = getattr(reference, name) if name != "code" else "one"
+        assert getattr(history, name) == expected, name
+    assert (history.id, history.created_at) == (created.pk, row.created_at)
+
+
+def test_a_long_reason_is_clipped_in_the_history_row_as_save_with_history_clips_it(
+    warehouse_user,
+):
+    created = Warehouse(code="why", name="South", operator="own", country="US")
+    create_with_history(created, actor=warehouse_user, why="x" * 150)
+    reason = created.history.get().history_change_reason
+    assert len(reason) == 100
+    assert reason.endswith("…")
+
+
+@pytest.fixture
+def dispatches(monkeypatch):
+    sent = []
+    monkeypatch.setattr(outbox_dispatch, "_send_dispatch", lambda: sent.append(1))
+    return sent
+
+
+def test_a_message_and_its_note_are_one_statement(
+    django_assert_num_queries, django_capture_on_commit_callbacks, dispatches
+):
+    # Given a case
+    case = ReturnCaseFactory()
+    note = ReturnCaseMessage(case=case, template=ReturnCaseMessage.Template.RECEIVED)
+
+    # When a message is queued with the case's note of it
+    statements = 1 if connection.vendor == "postgresql" else 2
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        django_assert_num_queries(statements),
+    ):
+        message = outbox_enqueue_noted(
+            topic="customer.message",
+            payload={"case_id": case.pk},
+            dedupe_key=f"case:{case.pk}:received",
+            ordering_key=f"case:{case.pk}",
+            note=note,
+            message_id_field="outbox_message_id",
+        )
+
+    # Then both rows exist, point at each other, and one dispatch was asked for after commit
+    stored = OutboxMessage.objects.get()
+    assert (message.pk, stored.topic, stored.payload) == (
+        stored.pk,
+        "customer.message",
+        {"case_id": case.pk},
+    )
+    assert stored.ordering_key == f"case:{case.pk}"
+    row = ReturnCaseMessage.objects.get()
+    assert (row.pk, row.case_id, row.outbox_message_id) == (note.pk, case.pk, stored.pk)
+    assert note.outbox_message_id == stored.pk
+    assert dispatches == [1]
+
+
+def test_a_key_queued_before_is_noted_against_the_first_message_and_not_queued_again(
+    django_capture_on_commit_callbacks, dispatches
+):
+    # Given a message queued under a key
+    case = ReturnCaseFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        first = outbox_enqueue(topic="customer.message", payload={"n": 1}, dedupe_key="k")
+    assert dispatches == [1]
+
+    # When the same key is queued again with a note
+    with django_capture_on_commit_callbacks(execute=True):
+        again = outbox_enqueue_noted(
+            topic="customer.message",
+            payload={"n": 2},
+            dedupe_key="k",
+            note=ReturnCaseMessage(case=case, template=ReturnCaseMessage.Template.RECEIVED),
+            message_id_field="outbox_message_id",
+        )
+
+    # Then the first message stands unchanged, the note points at it, nothing more to send
+    assert again.pk == first.pk
+    assert again.payload == {"n": 1}
+    assert list(OutboxMessage.objects.values_list("payload", flat=True)) == [{"n": 1}]
+    assert ReturnCaseMessage.objects.get().outbox_message_id == first.pk
+    assert dispatches == [1]
