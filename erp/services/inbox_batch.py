@@ -10,9 +10,13 @@ per-event task and its retries (`inbound_events_retry`, and the stale sweep).
 Handlers first run without a savepoint each, which costs two round trips per event: when one
 raises (it failed, or parked its event), the whole batch rolls back and runs again with each
 handler isolated in its own savepoint, so a failure never takes the others' writes with it.
+A batch that PostgreSQL failed to break a deadlock with another worker's batch runs again
+first: the other batch goes on, so the rerun usually finds its rows free.
 """
 
 import logging
+import random
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack
@@ -54,10 +58,29 @@ def inbound_events_process_batch(*, event_ids: list[int]) -> dict[str, int]:
     status, attempts, error and processing time, one UPDATE per distinct outcome. Returns
     counts by status.
     """
-    try:
-        return _batch(event_ids, isolated=False)
-    except _Isolate:
-        return _batch(event_ids, isolated=True)
+    for attempt in range(DEADLOCK_RETRIES + 1):
+        try:
+            return _batch(event_ids, isolated=False)
+        except _Isolate as error:
+            if attempt == DEADLOCK_RETRIES or not _lost_a_deadlock(error):
+                break
+            # Two batches touching the same cases (or snapshot heads) in different orders:
+            # each holds its locks until its commit. Without the rerun, the isolated pass
+            # would meet the same locks, and its events would wait for the per-event retries.
+            time.sleep(random.uniform(0.02, 0.1) * (attempt + 1))
+    return _batch(event_ids, isolated=True)
+
+
+DEADLOCK_RETRIES = 3
+
+
+def _lost_a_deadlock(error: BaseException) -> bool:
+    """Whether `error` comes from PostgreSQL's deadlock detector (SQLSTATE 40P01)."""
+    while error is not None:
+        if getattr(error, "sqlstate", None) == "40P01":
+            return True
+        error = error.__cause__
+    return False
 
 
 @transaction.atomic

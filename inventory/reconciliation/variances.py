@@ -315,8 +315,22 @@ hot AS MATERIALIZED (
     WHERE (k.ext_sellable IS NOT NULL AND (k.ext_sellable <> k.sellable OR k.pending <> 0))
        OR (k.ext_on_hand IS NOT NULL AND k.ext_on_hand <> k.on_hand)
        -- A hashed subplan: one hash of the rows on file, however stale their estimate.
+       -- A row that matched on the same snapshot with the same figures on both sides stays
+       -- as it is: rows that once varied and cleared pile up run after run, and each would
+       -- otherwise cost its movement probe again (its figures could not change).
        OR (k.source, k.product_id, k.warehouse_id) IN (
-           SELECT source, product_id, scope_id FROM on_file)
+           SELECT source, product_id, scope_id FROM on_file v
+           WHERE v.status <> '{VarianceStatus.MATCHED}')
+       OR (k.source, k.product_id, k.warehouse_id, k.snapshot_id, k.in_transit,
+           k.sellable, k.ext_sellable, k.on_hand, k.ext_on_hand) NOT IN (
+           SELECT source, product_id, scope_id, snapshot_id, in_transit,
+                  MAX(erp_qty) FILTER (WHERE bucket = '{Bucket.SELLABLE}'),
+                  MAX(external_qty) FILTER (WHERE bucket = '{Bucket.SELLABLE}'),
+                  MAX(erp_qty) FILTER (WHERE bucket = '{Bucket.ON_HAND}'),
+                  MAX(external_qty) FILTER (WHERE bucket = '{Bucket.ON_HAND}')
+           FROM on_file GROUP BY 1, 2, 3, 4, 5)
+           AND (k.source, k.product_id, k.warehouse_id) IN (
+               SELECT source, product_id, scope_id FROM on_file)
 ),
 cmp AS (
     SELECT k.source, b.bucket, k.product_id, k.warehouse_id, k.snapshot_id, k.taken_at,

@@ -6,6 +6,7 @@ import json
 import re
 from contextlib import contextmanager
 
+import psycopg
 import pytest
 from django.db import OperationalError, connection, transaction
 from django.test.utils import CaptureQueriesContext
@@ -250,6 +251,39 @@ def test_a_batch_whose_preparer_fails_applies_each_report_reading_for_itself(par
     assert counts == {"processed": 2}
     moved = ReturnCase.objects.filter(pk__in=[parcels[0].pk, parcels[1].pk])
     assert set(moved.values_list("state", flat=True)) == {State.IN_TRANSIT}
+    assert ReturnCaseEvent.objects.filter(kind=ExternalEventKind.IN_TRANSIT).count() == 2
+
+
+def test_a_batch_that_loses_a_deadlock_runs_again_whole(parcels, caplog):
+    # given: the carriers' preparer loses a deadlock with another worker once, as PostgreSQL
+    # reports it (SQLSTATE 40P01), then finds its rows free
+    attempts = []
+
+    @contextmanager
+    def loses_once(pairs):
+        attempts.append(len(pairs))
+        if len(attempts) == 1:
+            raise OperationalError("deadlock detected") from psycopg.errors.DeadlockDetected()
+        with carrier_tracking_prepare(pairs):
+            yield
+
+    key = ("easypost", "tracker.updated")
+    inbox_batch_preparer_register(source=key[0], topic=key[1], preparer=loses_once)
+    events = in_transit_reports([tracking(0), tracking(1)])
+
+    # when
+    try:
+        counts = in_one_batch(events)
+    finally:
+        inbox_batch_preparer_register(
+            source=key[0], topic=key[1], preparer=carrier_tracking_prepare
+        )
+
+    # then: the batch ran again with its preparer (not one report at a time), and each
+    # report was applied once
+    assert attempts == [2, 2]
+    assert "Batch preparer failed" not in caplog.text
+    assert counts == {"processed": 2}
     assert ReturnCaseEvent.objects.filter(kind=ExternalEventKind.IN_TRANSIT).count() == 2
 
 

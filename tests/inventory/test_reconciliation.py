@@ -446,6 +446,31 @@ def test_a_variance_that_clears_resolves_its_exception_itself(tpl):
     assert exception.history.count() == 2
 
 
+def test_a_cleared_variance_stays_as_it_is_until_its_figures_change(tpl):
+    # given a +2 that cleared: its rows stay on file as matched
+    stock_in(tpl, tpl.cream, 10, "cream-in")
+    report("sb-1", T0, ("CURL-CREAM", 12, 12))
+    reconcile(tpl.cream, at=T0 + timedelta(hours=1))
+    report("sb-2", T0 + timedelta(hours=2), ("CURL-CREAM", 10, 10))
+    cleared = reconcile(tpl.cream, at=T0 + timedelta(hours=3))
+    # when nothing changes, the next run leaves the matched row as that run wrote it
+    reconcile(tpl.cream, at=T0 + timedelta(hours=4))
+    row = variance(tpl.cream)
+    assert (row.status, row.run_id) == (VarianceStatus.MATCHED, cleared.pk)
+    # when a report with the same figures arrives, the row names the new snapshot
+    newer = report("sb-3", T0 + timedelta(hours=5), ("CURL-CREAM", 10, 10))
+    reconcile(tpl.cream, at=T0 + timedelta(hours=6))
+    row.refresh_from_db()
+    assert (row.status, row.snapshot_id) == (VarianceStatus.MATCHED, newer.pk)
+    # when our stock moves away from that report, the same row varies again
+    stock_in(tpl, tpl.cream, 1, "cream-in-2", at=T0 + timedelta(hours=4))
+    reconcile(tpl.cream, at=T0 + timedelta(hours=7))
+    row.refresh_from_db()
+    assert (row.erp_qty, row.external_qty, row.difference) == (11, 10, -1)
+    assert row.status != VarianceStatus.MATCHED
+    assert active(ExceptionKind.RECONCILIATION_VARIANCE, subject_id=str(row.pk)).exists()
+
+
 def test_aging_keeps_the_first_time_a_variance_was_unexplained(tpl):
     stock_in(tpl, tpl.cream, 10, "cream-in")
     report("sb-1", T0, ("CURL-CREAM", 12, 12))
