@@ -228,6 +228,18 @@ def test_each_further_carrier_report_in_a_batch_costs_only_its_own_writes(cs_use
     assert (len(for_six) - len(for_two)) / 4 == 6
 
 
+@contextmanager
+def easypost_preparer(preparer):
+    """EasyPost reports read through `preparer` for the block, then as registered again."""
+    inbox_batch_preparer_register(source="easypost", topic="tracker.updated", preparer=preparer)
+    try:
+        yield
+    finally:
+        inbox_batch_preparer_register(
+            source="easypost", topic="tracker.updated", preparer=carrier_tracking_prepare
+        )
+
+
 def test_a_batch_whose_preparer_fails_applies_each_report_reading_for_itself(parcels):
     # given: the carriers' preparer fails (as when its locks deadlock with another worker)
     @contextmanager
@@ -235,17 +247,11 @@ def test_a_batch_whose_preparer_fails_applies_each_report_reading_for_itself(par
         raise OperationalError("deadlock detected")
         yield
 
-    key = ("easypost", "tracker.updated")
-    inbox_batch_preparer_register(source=key[0], topic=key[1], preparer=failing)
     events = in_transit_reports([tracking(0), tracking(1)])
 
     # when
-    try:
+    with easypost_preparer(failing):
         counts = in_one_batch(events)
-    finally:
-        inbox_batch_preparer_register(
-            source=key[0], topic=key[1], preparer=carrier_tracking_prepare
-        )
 
     # then: both reports applied, once, by the handler's own lookups
     assert counts == {"processed": 2}
@@ -267,17 +273,11 @@ def test_a_batch_that_loses_a_deadlock_runs_again_whole(parcels, caplog):
         with carrier_tracking_prepare(pairs):
             yield
 
-    key = ("easypost", "tracker.updated")
-    inbox_batch_preparer_register(source=key[0], topic=key[1], preparer=loses_once)
     events = in_transit_reports([tracking(0), tracking(1)])
 
     # when
-    try:
+    with easypost_preparer(loses_once):
         counts = in_one_batch(events)
-    finally:
-        inbox_batch_preparer_register(
-            source=key[0], topic=key[1], preparer=carrier_tracking_prepare
-        )
 
     # then: the batch ran again with its preparer (not one report at a time), and each
     # report was applied once
