@@ -43,7 +43,9 @@ def create_with_history(obj: models.Model, *, actor: AbstractBaseUser | None, wh
     INSERT INTO <history> SELECT … FROM new` — where `save_with_history` takes two.
 
     Other databases, and a model whose history this cannot copy plainly (m2m or extra
-    history fields, database defaults, a parent model), save through `save_with_history`."""
+    history fields, database defaults, a parent model), save through `save_with_history`.
+    The one statement sends no save signals: simple-history's own receiver is the only one
+    this project has, and the statement writes its row."""
     history = type(obj).history.model
     tracked = {field.attname for field in history.tracked_fields}
     copies_plainly = (

@@ -137,16 +137,10 @@ _COMPARED = ", ".join(f"@{name}" for name in VARIANCE_FIGURES)
 # What a row on file keeps when nothing compares it any more (its unit cost stays too), and
 # the figures that go to zero (`unexplained_value` too), in the order of _COLUMNS.
 _KEPT = ("warehouse_id", "channel_id", "snapshot_id", "taken_at")
-_ZEROED = (
-    "erp_qty",
-    "external_qty",
-    "difference",
-    "after_snapshot",
-    "pending_disposition",
-    "in_transit",
-    "unacknowledged",
-    "explained",
-    "unexplained",
+_ZEROED = tuple(
+    name
+    for name in VARIANCE_FIGURES
+    if name not in (*_KEPT, "unit_cost", "unexplained_value", "status")
 )
 
 
