@@ -535,23 +535,27 @@ def effects_check(backlog: Backlog) -> tuple[list[str], bool]:
 
 
 def statements_per_topic(backlog: Backlog, batch: int) -> list[str]:
-    """Apply up to `batch` events of each (source, topic) in-process, one batch per topic, and
-    count the SQL statements: a figure load does not change, unlike a timing."""
+    """Apply the first `batch` events in arrival order (topics interleaved, as a worker's batch
+    of the backlog holds them), then up to `batch` of each (source, topic), in-process, one
+    batch each, and count the SQL statements: a figure load does not change, unlike a timing."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     from erp.models import InboundEvent
     from erp.services.inbox_batch import inbound_events_process_batch
 
-    by_topic: dict[str, list[int]] = {}
-    for pk, source, topic in (
+    ordered = list(
         InboundEvent.objects.filter(pk__in=backlog.event_ids)
         .order_by("pk")
         .values_list("pk", "source", "topic")
-    ):
+    )
+    # First one batch as the inbox holds them, topics interleaved; then the rest by topic.
+    mixed = [pk for pk, *_ in ordered[:batch]]
+    by_topic: dict[str, list[int]] = {f"mixed, in arrival order ({batch} first)": mixed}
+    for pk, source, topic in ordered[batch:]:
         by_topic.setdefault(f"{source} {topic}", []).append(pk)
     lines = []
-    for label, ids in sorted(by_topic.items()):
+    for label, ids in sorted(by_topic.items(), key=lambda item: not item[0].startswith("mixed")):
         ids = ids[:batch]
         connection.queries_log.clear()
         with CaptureQueriesContext(connection) as captured:

@@ -3,17 +3,20 @@
 The load test's latencies are mostly queueing when the offered work exceeds the CPUs. This
 measures the work itself: each endpoint called in this process through Django's test client,
 one request at a time on the seeded database (no gunicorn, no locust), with its query count
-and time, then cProfile of the approval flow (queue, approve, the refund page it redirects
+and time and the CPU its PostgreSQL server process spent on it (the database shares the
+cores), then cProfile of the approval flow (queue, approve, the refund page it redirects
 to), listing our own functions. It also prints the CPU the load test's people ask for per
 second, from these times and their think times, to set against the cores available.
 """
 
 import cProfile
 import io
+import os
 import pstats
 import re
 import statistics
 import time
+from pathlib import Path
 
 from django.contrib.auth.models import User
 from django.db import connection
@@ -49,6 +52,20 @@ def _measure(call) -> tuple[float, float, int]:
         cpu = (time.process_time() - cpu) * 1000
     assert response.status_code < 400, response.status_code
     return elapsed, cpu, len(queries)
+
+
+def _database_cpu_ms() -> float | None:
+    """CPU this process's PostgreSQL server process has used so far (ms), read from /proc:
+    the database's work for our queries runs on the same cores. None when the server is not on
+    this machine or its /proc entry is not readable."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(stat[11]) + int(stat[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def profile(data: dict, *, webhook) -> None:
@@ -97,19 +114,25 @@ def profile(data: dict, *, webhook) -> None:
     cost = {}
     print(
         f"\n{'endpoint':<22}{'queries':>9}{'median ms':>11}{'max ms':>9}{'CPU ms':>9}"
-        f"   ({ROUNDS} requests; CPU: median, this process)"
+        f"{'DB CPU ms':>11}   ({ROUNDS} requests; CPU: median, this process; DB CPU: mean, "
+        "its PostgreSQL process)"
     )
     for name, prepare in endpoints.items():
         prepare()()  # warm: imports, templates, the connection
-        timings, cpu, queries = [], [], 0
+        timings, cpu, queries, database = [], [], 0, 0.0
         for _ in range(ROUNDS):
-            elapsed, used, queries = _measure(prepare())
+            call = prepare()
+            before = _database_cpu_ms()
+            elapsed, used, queries = _measure(call)
+            after = _database_cpu_ms()
             timings.append(elapsed)
             cpu.append(used)
+            database = None if None in (before, after, database) else database + after - before
         cost[name] = statistics.median(timings)
+        database = f"{'n/a':>11}" if database is None else f"{database / ROUNDS:>11.1f}"
         print(
             f"{name:<22}{queries:>9}{cost[name]:>11.0f}{max(timings):>9.0f}"
-            f"{statistics.median(cpu):>9.1f}"
+            f"{statistics.median(cpu):>9.1f}{database}"
         )
 
     demand = sum(

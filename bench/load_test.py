@@ -60,6 +60,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--refunds", type=int, default=300)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
+    # Emptied when the run ends: on a shared Redis, give each person running it a database.
+    parser.add_argument("--broker", default=os.environ.get("CELERY_BROKER_URL", REDIS_BROKER))
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -130,8 +132,8 @@ def start_servers(args, port: int) -> list[subprocess.Popen]:
         **os.environ,
         "DATABASE_URL": args.database_url,
         "DJANGO_SETTINGS_MODULE": "erp.settings.base",
-        "CELERY_BROKER_URL": REDIS_BROKER,
-        "CELERY_RESULT_BACKEND": REDIS_BROKER,
+        "CELERY_BROKER_URL": args.broker,
+        "CELERY_RESULT_BACKEND": args.broker,
         "ERP_INTEGRATION_QUEUE": QUEUE,
         "SECURE_SSL_REDIRECT": "false",
         "SECURE_HSTS_SECONDS": "0",
@@ -326,7 +328,50 @@ def user_classes(data: dict):
     return [CustomerService, Warehouse, Finance, Carrier], signed_in
 
 
-def run_locust(args, host: str, data: dict):
+def _cpu_seconds(pid: int) -> float:
+    """CPU (user + system) a process and all its descendants used so far, from /proc."""
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            stat = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+            for task_dir in Path(f"/proc/{current}/task").iterdir():
+                pending.extend(int(child) for child in (task_dir / "children").read_text().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def _database_backends() -> list[int]:
+    """The PostgreSQL server processes serving the benchmark's database (the web and worker
+    processes keep their connections, so these are the ones doing their queries)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+        pids = [pid for (pid,) in cursor.fetchall()]
+    connection.close()
+    return pids
+
+
+def cpu_sample(processes) -> dict[str, float]:
+    """CPU-seconds used so far by the web server, the Celery worker and the database's
+    server processes (this machine's PostgreSQL: readable under /proc when run as its owner
+    or root; 0 otherwise)."""
+    web, worker = processes
+    return {
+        "web": _cpu_seconds(web.pid),
+        "worker": _cpu_seconds(worker.pid),
+        "postgres": sum(_cpu_seconds(pid) for pid in _database_backends()),
+    }
+
+
+def run_locust(args, host: str, data: dict, processes):
     classes, signed_in = user_classes(data)
     environment = Environment(user_classes=classes, host=host)
     runner = environment.create_local_runner()
@@ -346,8 +391,16 @@ def run_locust(args, host: str, data: dict):
     )
     gevent.sleep(2)
     environment.stats.reset_all()
+    before = cpu_sample(processes)
     gevent.spawn_later(args.seconds, runner.quit)
     runner.greenlet.join()
+    after = cpu_sample(processes)
+    # What each part of the stack asked of the cores while the mix was measured.
+    print(
+        "CPU-seconds per second during the run: "
+        + ", ".join(f"{name} {(after[name] - before[name]) / args.seconds:.2f}" for name in after)
+        + f" (cores: {os.cpu_count()})"
+    )
     return environment.stats, runner.exceptions
 
 
@@ -395,10 +448,12 @@ def report(stats, exceptions: dict, seconds: int) -> bool:
 def main() -> None:
     args = parse_args()
     recreate_database(args.database_url)
+    # Sessions in Redis, as production runs them (README, CACHE_URL): the broker's database.
+    os.environ.setdefault("CACHE_URL", args.broker)
     if args.profile:
         # Django's test client asks for host "testserver" over plain HTTP.
         os.environ.update(ALLOWED_HOSTS="testserver", SECURE_SSL_REDIRECT="false")
-    setup_django(args.database_url, broker=REDIS_BROKER)
+    setup_django(args.database_url, broker=args.broker)
     started = time.monotonic()
     data = seed(args)
     print(
@@ -416,7 +471,7 @@ def main() -> None:
     port = free_port()
     processes = start_servers(args, port)
     try:
-        stats, exceptions = run_locust(args, f"http://127.0.0.1:{port}", data)
+        stats, exceptions = run_locust(args, f"http://127.0.0.1:{port}", data, processes)
     finally:
         stop_servers(processes)
     sys.exit(0 if report(stats, exceptions, args.seconds) else 1)

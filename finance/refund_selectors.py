@@ -83,26 +83,28 @@ QUEUE_RELATED_FIELDS = (
 
 def refund_queue(*, state: str = RefundState.PENDING_APPROVAL) -> list[Refund]:
     """Refunds in `state`, oldest first (the ones waiting longest), with their evidence:
-    lines and products (`line_list`), the case's policy rule and photos, the customer's
-    history. Three queries; a row builds only what it shows (lists, not a queryset per row)."""
+    (quantity, SKU) per line (`line_list`), the case's policy rule and photos, the customer's
+    history. Three queries; a row builds only what it shows (the lines are read as values: as
+    models they were four instances a line, for two values)."""
     refund_fields = [field.name for field in Refund._meta.concrete_fields]
     rows = (
         Refund.objects.filter(state=state)
         .order_by("proposed_at", "pk")
         .select_related("case__deciding_rule", "customer", "approved_by")
         .only(*refund_fields, *QUEUE_RELATED_FIELDS, "approved_by__username")
-        .prefetch_related(
-            Prefetch(
-                "lines",
-                queryset=RefundLine.objects.select_related("return_line__order_line__product").only(
-                    "refund_id", "quantity", "return_line__order_line__product__sku"
-                ),
-                to_attr="line_list",
-            ),
-            CASE_PHOTOS,
-        )
+        .prefetch_related(CASE_PHOTOS)
     )
-    return list(_customer_history(rows)[:QUEUE_LIMIT])
+    refunds = list(_customer_history(rows)[:QUEUE_LIMIT])
+    lines: dict[int, list[tuple[int, str]]] = {refund.pk: [] for refund in refunds}
+    for refund_id, quantity, sku in (
+        RefundLine.objects.filter(refund_id__in=lines)
+        .order_by("refund_id", "pk")
+        .values_list("refund_id", "quantity", "return_line__order_line__product__sku")
+    ):
+        lines[refund_id].append((quantity, sku))
+    for refund in refunds:
+        refund.line_list = lines[refund.pk]
+    return refunds
 
 
 def refund_counts() -> dict[str, int]:
@@ -113,8 +115,21 @@ def refund_counts() -> dict[str, int]:
     return {state: counts.get(state, 0) for state in QUEUE_STATES}
 
 
+# What a refund's page and its API read of its case, customer, channel and people. Selecting
+# the whole rows (the case's JSON decision, a dozen timestamps) cost CPU to compile and load for
+# nothing: 138 columns became 54, about 0.7 ms less to compile.
+DETAIL_RELATED_FIELDS = (
+    *QUEUE_RELATED_FIELDS,
+    "customer__email",
+    "channel__code",
+    "requested_by__username",
+    "approved_by__username",
+)
+
+
 def refund_get(*, pk: int) -> Refund:
-    return _with_evidence(Refund.objects.all()).get(pk=pk)
+    refund_fields = [field.name for field in Refund._meta.concrete_fields]
+    return _with_evidence(Refund.objects.only(*refund_fields, *DETAIL_RELATED_FIELDS)).get(pk=pk)
 
 
 def return_shipping_fee(*, channel_id: int) -> Decimal:

@@ -9,9 +9,11 @@ class InventoryConfig(AppConfig):
         # 3PL stock feeds become reconciliation snapshots; the core never imports inventory.
         from erp.services.inbox import inbox_handler_register
         from erp.services.inbox_batch import inbox_batch_preparer_register
+        from erp.services.inbox_schedule import inbox_batch_footprint_register
         from inventory.reconciliation import (
             THREEPL_SNAPSHOT_TOPICS,
             threepl_snapshot_handle,
+            threepl_snapshots_footprint,
             threepl_snapshots_prepare,
         )
 
@@ -19,6 +21,9 @@ class InventoryConfig(AppConfig):
             inbox_handler_register(source=source, topic=topic, handler=threepl_snapshot_handle)
             inbox_batch_preparer_register(
                 source=source, topic=topic, preparer=threepl_snapshots_prepare
+            )
+            inbox_batch_footprint_register(
+                source=source, topic=topic, footprint=threepl_snapshots_footprint
             )
 
         # ATS changes leave through the outbox to each channel's availability endpoint.

@@ -191,6 +191,19 @@ def carrier_tracking_prepare(pairs: list[tuple[InboundEvent, TrackingUpdate]]):
         _tracking_batch.reset(token)
 
 
+def carrier_tracking_footprint(pairs: list[tuple[InboundEvent, TrackingUpdate]]) -> list[set]:
+    """For `erp.services.inbox_schedule`: each report touches its parcel's tracking number and
+    every case that number names now (one lookup for the batch, two queries)."""
+    candidates = _candidates({message.tracking_number for _, message in pairs})
+    return [
+        {
+            ("tracking", message.tracking_number),
+            *(("case", c.case_id) for c in candidates.get(message.tracking_number, [])),
+        }
+        for _, message in pairs
+    ]
+
+
 def _move(
     case: ReturnCase, kind: str, update: TrackingUpdate, carrier: str
 ) -> tuple[str, ReturnCase]:
@@ -320,8 +333,12 @@ def carrier_handlers_register() -> None:
     """Effects: none on the database; carrier tracking events apply to return cases."""
     from erp.services.inbox import inbox_handler_register
     from erp.services.inbox_batch import inbox_batch_preparer_register
+    from erp.services.inbox_schedule import inbox_batch_footprint_register
 
     # EasyPost also announces a new tracker with its first status (tracker.created).
     for source, topic in [*CARRIER_SOURCES.items(), (InboundSource.EASYPOST, "tracker.created")]:
         inbox_handler_register(source=source, topic=topic, handler=carrier_tracking_apply)
         inbox_batch_preparer_register(source=source, topic=topic, preparer=carrier_tracking_prepare)
+        inbox_batch_footprint_register(
+            source=source, topic=topic, footprint=carrier_tracking_footprint
+        )

@@ -1,7 +1,9 @@
 """Drain a backlog of inbound events in batches: one transaction per batch, statuses written
 with one UPDATE per outcome instead of one per event, and the lookups a topic's handlers
 repeat made once per batch by the topic's registered preparer (and the check for newer
-full-state events once for the whole batch, then kept up to date as its events apply).
+full-state events once for the whole batch, then kept up to date as its events apply). The
+events apply as runs of one topic, in the order `inbox_schedule` gives: an event moves ahead
+of earlier ones of other topics only when their footprints share nothing.
 
 Same outcomes as `inbox.inbound_event_process` for each event (processed, superseded, parked
 with its exception); a handler that fails leaves its event `received` with the error, for the
@@ -20,7 +22,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack
-from itertools import groupby
+from contextvars import ContextVar
 
 from django.db import transaction
 from django.db.models import F
@@ -31,6 +33,7 @@ from erp.models import InboundEvent
 from erp.models.inbox import InboundEventStatus
 
 from .inbox import _apply, _park, _send_processing, inbox_handler_for
+from .inbox_schedule import footprints_read, runs_in_order
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +47,22 @@ def inbox_batch_preparer_register(*, source: str, topic: str, preparer: Preparer
     """Effects: none on the database; batches of (`source`, `topic`) events run their
     handlers inside `preparer([(event, message), …])`."""
     _preparers[(source, topic)] = preparer
+
+
+# Work a preparer leaves for the end of the batch being applied (`inbox_batch_at_end`).
+_at_end: ContextVar[list[Callable[[], None]] | None] = ContextVar("inbox_at_end", default=None)
+
+
+def inbox_batch_at_end(work: Callable[[], None]) -> None:
+    """Effects: `work()` runs at the end of the batch being applied, inside its transaction,
+    after all its events (at once outside a batch). For writes to rows many batches share (a
+    3PL's snapshot heads): taken last, their locks are held only until the commit, instead
+    of while the rest of the batch applies, and every batch takes them in the same order."""
+    pending = _at_end.get()
+    if pending is None:
+        work()
+    else:
+        pending.append(work)
 
 
 class _Isolate(Exception):
@@ -93,20 +112,52 @@ def _batch(event_ids: list[int], *, isolated: bool) -> dict[str, int]:
     now = timezone.now()
     parsed = _parse(events)
     newest = _newest_applied(events)
-    # A preparer reads for a run of consecutive events of its topic only: an event of another
-    # topic in between may create what the run's later events look up.
-    for key, run in groupby(events, key=lambda event: (event.source, event.topic)):
-        run = list(run)
-        preparer = _preparers.get(key)
-        pairs = [(event, parsed[event.pk]) for event in run if event.pk in parsed]
-        with ExitStack() as prepared:
-            if preparer and pairs:
-                _prepare(prepared, preparer, pairs, isolated=isolated)
-            for event in run:
-                newer = _newer_than(event, newest)
-                _one(event, parsed.get(event.pk), newer, now=now, isolated=isolated)
-                _applied(event, newest)
+    at_end: list[Callable[[], None]] = []
+    token = _at_end.set(at_end)
+    try:
+        # Runs of one topic, in an order with the effects of arrival order (inbox_schedule).
+        for run in runs_in_order(events, _footprints(events, parsed, isolated=isolated)):
+            preparer = _preparers.get((run[0].source, run[0].topic))
+            pairs = [(event, parsed[event.pk]) for event in run if event.pk in parsed]
+            with ExitStack() as prepared:
+                if preparer and pairs:
+                    _prepare(prepared, preparer, pairs, isolated=isolated)
+                for event in run:
+                    newer = _newer_than(event, newest)
+                    _one(event, parsed.get(event.pk), newer, now=now, isolated=isolated)
+                    _applied(event, newest)
+    finally:
+        _at_end.reset(token)
+    for work in at_end:
+        # It completes the events' effects: when it fails, the isolated pass runs it again,
+        # and a failure there leaves the whole batch to the per-event retries.
+        if isolated:
+            work()
+            continue
+        try:
+            work()
+        except Exception as error:
+            raise _Isolate from error
     return _write(events)
+
+
+def _footprints(events: list[InboundEvent], parsed: dict, *, isolated: bool) -> dict:
+    """The events' footprints; their reads can fail as a preparer's can: the fast pass then
+    starts over isolated, and the isolated pass applies every event in arrival order."""
+    if not isolated:
+        try:
+            return footprints_read(events, parsed)
+        except Exception as error:
+            raise _Isolate from error
+    savepoint = transaction.savepoint()
+    try:
+        keys = footprints_read(events, parsed)
+    except Exception:
+        logger.warning("Batch footprints failed; its events apply in arrival order", exc_info=True)
+        transaction.savepoint_rollback(savepoint)
+        return {}
+    transaction.savepoint_commit(savepoint)
+    return keys
 
 
 def _prepare(stack: ExitStack, preparer: Preparer, pairs: list, *, isolated: bool) -> None:

@@ -44,8 +44,16 @@ class StockMovement(models.Model):
     reversing movement.
     """
 
+    # The references are checked by triggers instead of foreign key constraints (migration
+    # 0011): once per statement for all its rows, where a constraint checks each row at commit
+    # (most of an import's commit). They refuse the same things: a row naming a missing
+    # product, unit, location or user, and deleting (or re-keying) one the ledger names.
     product = models.ForeignKey(
-        Product, on_delete=models.PROTECT, related_name="stock_movements", db_index=False
+        Product,
+        on_delete=models.PROTECT,
+        related_name="stock_movements",
+        db_index=False,
+        db_constraint=False,
     )
     qty = models.PositiveIntegerField()
     lot = models.CharField(max_length=40, blank=True, default="")
@@ -58,6 +66,7 @@ class StockMovement(models.Model):
         null=True,
         blank=True,
         db_index=False,
+        db_constraint=False,
     )
     from_location = models.ForeignKey(
         Location,
@@ -66,6 +75,7 @@ class StockMovement(models.Model):
         null=True,
         blank=True,
         db_index=False,
+        db_constraint=False,
     )
     from_state = models.CharField(max_length=32, choices=StockState.choices, null=True, blank=True)
     to_location = models.ForeignKey(
@@ -75,6 +85,7 @@ class StockMovement(models.Model):
         null=True,
         blank=True,
         db_index=False,
+        db_constraint=False,
     )
     to_state = models.CharField(max_length=32, choices=StockState.choices, null=True, blank=True)
     kind = models.CharField(max_length=20, choices=MovementKind.choices)
@@ -87,6 +98,7 @@ class StockMovement(models.Model):
         null=True,
         blank=True,
         db_index=False,
+        db_constraint=False,
         help_text="Empty for the system.",
     )
     occurred_at = models.DateTimeField()

@@ -8,6 +8,7 @@ from .snapshots import (
     reconciliation_queue_incremental,
     snapshot_record,
     threepl_snapshot_handle,
+    threepl_snapshots_footprint,
     threepl_snapshots_prepare,
 )
 from .variances import Slice, late_dispositions_sync, variance_accept, variances_compute
@@ -23,6 +24,7 @@ __all__ = [
     "run_incremental",
     "snapshot_record",
     "threepl_snapshot_handle",
+    "threepl_snapshots_footprint",
     "threepl_snapshots_prepare",
     "variance_accept",
     "variances_compute",

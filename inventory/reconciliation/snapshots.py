@@ -13,15 +13,18 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 from celery import current_app
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from erp.models import ChannelListing, Product, Warehouse
+from erp.services.inbox_batch import inbox_batch_at_end
 
 from ..models import (
     ExternalLocation,
@@ -65,6 +68,8 @@ class _Lookups:
     places: dict[str, dict[str, int]]  # source → {external location code: warehouse}
     operated: dict[str, list[int]]  # source → the active warehouses it operates
     reconcile: set[int] = field(default_factory=set)  # products to reconcile after commit
+    # (source, warehouse) → (taken at, id) of each full snapshot the batch recorded for it
+    heads: dict[tuple[str, int], list[tuple[datetime, int]]] = field(default_factory=dict)
 
 
 _snapshot_batch: ContextVar[_Lookups | None] = ContextVar("snapshot_batch", default=None)
@@ -184,7 +189,13 @@ def _write(
     _lines_write(snapshot.pk, resolved.rows)
     if scope == SnapshotScope.FULL:
         covered = resolved.warehouse_ids | ({warehouse_id} if warehouse_id else set())
-        _heads_advance(snapshot, covered)
+        if known is None:
+            _heads_advance(snapshot, covered)
+        else:
+            for warehouse in covered:
+                known.heads.setdefault((source, warehouse), []).append(
+                    (snapshot.taken_at, snapshot.pk)
+                )
     if scope != SnapshotScope.DELTA and resolved.product_ids:
         if known is not None:
             known.reconcile.update(resolved.product_ids)
@@ -341,6 +352,41 @@ def _lines_write(snapshot_id: int, rows: list[tuple]) -> None:
             copy.write_row((snapshot_id, *row))
 
 
+def _heads_advance_batch(recorded: dict[tuple[str, int], list[tuple[datetime, int]]]) -> None:
+    """A batch's `_heads_advance`, at its end: the heads it moves locked in one query, in
+    (source, warehouse) order, each pointed at the newest snapshot the batch recorded for it
+    unless a newer one is there. Snapshots whose event's savepoint rolled back are left out."""
+    ids = [pk for seen in recorded.values() for _, pk in seen]
+    kept = set(ExternalSnapshot.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    newest = {
+        key: max(s for s in seen if s[1] in kept)
+        for key, seen in recorded.items()
+        if any(s[1] in kept for s in seen)
+    }
+    if not newest:
+        return
+    wanted = Q()
+    for source, warehouse_id in newest:
+        wanted |= Q(source=source, warehouse_id=warehouse_id)
+    heads = {
+        (head.source, head.warehouse_id): head
+        for head in ExternalSnapshotHead.objects.select_for_update()
+        .filter(wanted)
+        .order_by("source", "warehouse_id")
+    }
+    for key in sorted(newest):
+        taken_at, snapshot_id = newest[key]
+        head = heads.get(key)
+        if head is None:
+            ExternalSnapshotHead.objects.create(
+                source=key[0], warehouse_id=key[1], snapshot_id=snapshot_id, taken_at=taken_at
+            )
+        elif (head.taken_at, head.snapshot_id) < (taken_at, snapshot_id):
+            head.snapshot_id = snapshot_id
+            head.taken_at = taken_at
+            head.save(update_fields=["snapshot", "taken_at"])
+
+
 def _heads_advance(snapshot: ExternalSnapshot, warehouse_ids: set[int]) -> None:
     """Point each covered (source, warehouse) at this snapshot unless a newer one is there."""
     for warehouse_id in sorted(warehouse_ids):
@@ -379,7 +425,8 @@ def threepl_snapshots_prepare(pairs: list):
     `StockSnapshot`) pairs, finds the reports already recorded, the products of every SKU
     they name, the sources' mapped locations and operated warehouses from five queries for the
     batch instead of up to five (and two savepoints) per event; the batch's snapshots queue
-    one incremental reconciliation, after commit, instead of one each."""
+    one incremental reconciliation, after commit, instead of one each, and move the heads
+    they advance once, at the end of the inbox batch (`inbox_batch_at_end`)."""
     sources = {event.source for event, _ in pairs}
     refs = {event.external_id.strip() for event, _ in pairs}
     known = _Lookups(
@@ -397,9 +444,18 @@ def threepl_snapshots_prepare(pairs: list):
         yield
     finally:
         _snapshot_batch.reset(token)
+    if known.heads:
+        # Heads are shared by every batch with a full report of the source: moved last.
+        inbox_batch_at_end(partial(_heads_advance_batch, known.heads))
     if known.reconcile:
         products = sorted(known.reconcile)
         transaction.on_commit(lambda: reconciliation_queue_incremental(product_ids=products))
+
+
+def threepl_snapshots_footprint(pairs: list) -> list[set]:
+    """For `erp.services.inbox_schedule`: a 3PL feed event touches its source's snapshots and
+    heads, and nothing a return case or another source's feed reads."""
+    return [{("snapshots", event.source)} for event, _ in pairs]
 
 
 def threepl_snapshot_handle(*, event, message) -> None:

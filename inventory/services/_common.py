@@ -30,6 +30,14 @@ _NEVER_SELLABLE = sorted(NEVER_SELLABLE_STATES)
 _SQL_INT_MAX = 2**31 - 1
 
 
+def _changes_ats(from_state: str | None, to_state: str | None) -> bool:
+    """Whether a movement between these states can change a channel's ATS: only if one side
+    is a state some channel may sell (outside our stock, None, is not)."""
+    return any(
+        state is not None and state not in NEVER_SELLABLE_STATES for state in (from_state, to_state)
+    )
+
+
 @dataclass(frozen=True)
 class _Line:
     """One movement to post for a request."""

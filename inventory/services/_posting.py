@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from erp.models import Product
-from finance.valuation import is_value_change, stock_value_post
+from finance.valuation import is_value_change, movement_accounts, stock_value_post
 
 from .. import locks
 from ..models import StockBalance, StockMovement
@@ -30,6 +30,7 @@ from ._common import (
     _SQL_INT_MAX,
     IN_STOCK_STATES,
     _begin,
+    _changes_ats,
     _Line,
     _Request,
     _row_keys,
@@ -40,6 +41,63 @@ from .availability import _availability_queue, availability_recompute
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractUser as User
+
+
+def _post_atomically(
+    request: _Request,
+    *,
+    product_id: int,
+    qty: int,
+    lot: str,
+    serials: Sequence[str],
+    from_side: tuple[int | None, str | None],
+    to_side: tuple[int | None, str | None],
+    entries: frozenset[str] = RECEIVABLE_STATES,
+    exits: frozenset[str] = IN_STOCK_STATES,
+    create_units: bool = False,
+) -> list[StockMovement]:
+    """`_begin_and_post` in a transaction of its own (a savepoint inside the caller's).
+
+    Called outside any transaction, a quantity request that changes no stock value is first
+    sent as one autocommit call of `inventory_post_quantity`: the function is atomic and
+    writes the movement, balances, ATS and outbox rows itself, so BEGIN and COMMIT would only
+    add two round trips; the outbox dispatch that on_commit would run after COMMIT runs once
+    the call has committed. A request that needs a journal entry (written in Python, so in a
+    transaction) or that the call declines goes the transactional way.
+    """
+    post = {
+        "product_id": product_id,
+        "qty": qty,
+        "lot": lot,
+        "serials": serials,
+        "from_side": from_side,
+        "to_side": to_side,
+        "entries": entries,
+        "exits": exits,
+        "create_units": create_units,
+    }
+    tried = (
+        not serials
+        and connection.vendor == "postgresql"
+        and not connection.in_atomic_block
+        and connection.get_autocommit()
+        and movement_accounts(from_side[1], to_side[1], request.kind, request.cause_type) is None
+    )
+    if tried:
+        movement = _post_in_one_statement(
+            request,
+            product_id=product_id,
+            qty=qty,
+            lot=lot,
+            from_side=from_side,
+            to_side=to_side,
+            entries=entries,
+            exits=exits,
+        )
+        if movement is not None:
+            return [movement]
+    with transaction.atomic():
+        return _begin_and_post(request, **post, one_statement=not tried)
 
 
 def _begin_and_post(
@@ -54,15 +112,17 @@ def _begin_and_post(
     entries: frozenset[str] = RECEIVABLE_STATES,
     exits: frozenset[str] = IN_STOCK_STATES,
     create_units: bool = False,
+    one_statement: bool = True,
 ) -> list[StockMovement]:
-    """Replay the request if its key was used, else check and post it.
+    """Replay the request if its key was used, else check and post it, in the caller's
+    transaction.
 
     On PostgreSQL a quantity request (no serials) that passes the checks Python can make on
-    its own is posted by one database call; anything else, and any request the database
-    declines (replay, refusal), goes the step-by-step way, which replays or raises the
-    specific error.
+    its own is posted by one database call (unless `one_statement` is False: the caller just
+    tried); anything else, and any request the database declines (replay, refusal), goes the
+    step-by-step way, which replays or raises the specific error.
     """
-    if not serials and connection.vendor == "postgresql":
+    if one_statement and not serials and connection.vendor == "postgresql":
         movement = _post_in_one_statement(
             request,
             product_id=product_id,
@@ -262,7 +322,8 @@ def _post(request: _Request, *, product: Product, lines: list[_Line]) -> list[St
         if line.to_location_id is not None:
             deltas[(product.pk, line.to_location_id, line.to_state, line.lot)] += line.qty
     _balances_apply(deltas)
-    availability_recompute(product_ids=[product.pk])
+    if any(_changes_ats(line.from_state, line.to_state) for line in lines):
+        availability_recompute(product_ids=[product.pk])
     _value_post(movements, unit_cost=product.unit_cost, actor=request.actor)
     return movements
 

@@ -90,8 +90,13 @@ def _recompute_portable(product_ids: list[int]) -> list[locks.AvailabilityRow]:
 
 
 def _availability_queue(changed: list[locks.AvailabilityRow]) -> None:
-    """One `availability.changed` outbox message per changed (SKU, channel) ATS version."""
+    """One `availability.changed` outbox message per changed (SKU, channel) ATS version, and
+    the dispatch after commit. On PostgreSQL `inventory_availability_recompute` (migration
+    0011) wrote the messages in its own statement, so only the dispatch is left."""
     if not changed:
+        return
+    if connection.vendor == "postgresql":
+        outbox_dispatch_after_commit()
         return
     messages = [
         OutboxMessage(

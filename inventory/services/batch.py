@@ -21,7 +21,7 @@ from finance.valuation import movement_accounts, stock_value_post
 from .. import locks
 from ..models import CauseType, MovementKind, StockBalance, StockMovement
 from ._checks import _check_change, _check_fits, _check_qty, _check_tracking, _insufficient
-from ._common import CAUSE_TYPES, _Request, _row_keys, _table
+from ._common import CAUSE_TYPES, _changes_ats, _Request, _row_keys, _table
 from ._posting import _balances_write, _post_checked
 from .availability import availability_recompute
 
@@ -124,8 +124,12 @@ def _post_batch(
         raise ValidationError(f"Unknown cause type {cause_type!r}.", code="unknown_cause")
     hashes = _batch_hashes(lines, cause_type=cause_type, reason=reason, occurred_at=occurred_at)
     by_key: dict[str, str] = {}
-    for line, payload_hash in zip(lines, hashes, strict=True):
-        if by_key.setdefault(line.idempotency_key, payload_hash) != payload_hash:
+    firsts: _Todo = []  # each key's first line
+    for index, (line, payload_hash) in enumerate(zip(lines, hashes, strict=True)):
+        known = by_key.setdefault(line.idempotency_key, payload_hash)
+        if known is payload_hash:  # this line's own hash object: the key is new
+            firsts.append((index, line, payload_hash))
+        elif known != payload_hash:
             raise ValidationError(
                 f"Key {line.idempotency_key!r} appears twice in the batch with different lines.",
                 code="idempotency_key_reused",
@@ -151,11 +155,7 @@ def _post_batch(
                 f"Idempotency key {key!r} was already used for a different movement.",
                 code="idempotency_key_reused",
             )
-    todo, seen = [], set(posted)
-    for index, (line, payload_hash) in enumerate(zip(lines, hashes, strict=True)):
-        if line.idempotency_key not in seen:
-            seen.add(line.idempotency_key)
-            todo.append((index, line, payload_hash))
+    todo = [item for item in firsts if item[1].idempotency_key not in posted] if posted else firsts
     if not todo:
         return BatchResult(posted=0, replayed=len(posted))
 
@@ -185,14 +185,28 @@ def _post_batch(
                 verdicts[part] = refusal
         return verdicts[part]
 
-    for index, line, _ in todo:
+    def sku_part(line: BatchLine) -> tuple:
+        return ("sku", line.product_id, bool(line.lot), line.serials, line.serials and line.qty)
+
+    def sides_part(line: BatchLine) -> tuple:
+        return ("sides", line.from_location_id, line.from_state, line.to_location_id, line.to_state)
+
+    # Every distinct part first, once each; the lines are walked in order only if one of them
+    # is refused, to name the first line refused and why.
+    skus = {sku_part(line): line for _, line, _ in todo}
+    sides = {sides_part(line): line for _, line, _ in todo}
+    refused = not _qtys_pass(todo) or any(
+        [verdict(part, _check_batch_sku, line, products) for part, line in skus.items()]
+        + [
+            verdict(part, _check_batch_sides, line, locations, actor=actor, reason=reason)
+            for part, line in sides.items()
+        ]
+    )
+    for index, line, _ in todo if refused else ():
         try:
             _check_qty(line.qty)
-            sku = ("sku", line.product_id, bool(line.lot), line.serials, line.serials and line.qty)
-            sides = ("sides", line.from_location_id, line.from_state)
-            sides += (line.to_location_id, line.to_state)
-            refusal = verdict(sku, _check_batch_sku, line, products) or verdict(
-                sides, _check_batch_sides, line, locations, actor=actor, reason=reason
+            refusal = verdict(sku_part(line), _check_batch_sku, line, products) or verdict(
+                sides_part(line), _check_batch_sides, line, locations, actor=actor, reason=reason
             )
             if refusal is not None:
                 raise refusal
@@ -217,7 +231,11 @@ def _post_batch(
         now=now,
         reason=reason,
     )
-    availability_recompute(product_ids={line.product_id for _, line, _ in todo})
+    availability_recompute(
+        product_ids={
+            line.product_id for _, line, _ in todo if _changes_ats(line.from_state, line.to_state)
+        }
+    )
     _value_post_by_cause(
         todo,
         cause_type=cause_type,
@@ -238,6 +256,20 @@ _STAGE_COLUMNS = (
     "from_state text, to_location_id bigint, to_state text, kind text, cause_id text, "
     "idempotency_key text, payload_hash text"
 )
+_STAGE_COPY_TYPES = [
+    "int4",
+    "int8",
+    "int4",
+    "text",
+    "int8",
+    "text",
+    "int8",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+]
 # Each line's effect on a balance: its source gives qty, its destination takes it.
 _SIDES = f"""
     SELECT ord, product_id, from_location_id AS location_id, from_state AS state, lot,
@@ -270,9 +302,27 @@ def _post_staged(
         cursor.execute(f"CREATE TEMPORARY TABLE {_STAGE} ({_STAGE_COLUMNS}) ON COMMIT DROP")
         with (
             connection.wrap_database_errors,
-            cursor.cursor.copy(f"COPY {_STAGE} FROM STDIN") as copy,
+            cursor.cursor.copy(f"COPY {_STAGE} FROM STDIN (FORMAT BINARY)") as copy,
         ):
-            copy.write(_stage_text(todo))
+            # Binary: half the time of text COPY here, and no escaping in Python.
+            copy.set_types(_STAGE_COPY_TYPES)
+            for index, line, payload_hash in todo:
+                copy.write_row(
+                    (
+                        index,
+                        line.product_id,
+                        line.qty,
+                        line.lot,
+                        line.from_location_id,
+                        line.from_state,
+                        line.to_location_id,
+                        line.to_state,
+                        _batch_kind(line),
+                        line.cause_id,
+                        line.idempotency_key,
+                        payload_hash,
+                    )
+                )
         # Every balance the lines touch, locked in key order as every posting path does (the
         # count makes PostgreSQL read, so lock, them all). A key no line could take below zero
         # holds at least all its lines draw from it; the others, if any, are checked below.
@@ -349,41 +399,6 @@ def _post_staged(
             """
         )
         cursor.execute(f"DROP TABLE {_STAGE}")
-
-
-# Text COPY escapes these in a value; \N is NULL.
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _stage_text(todo: _Todo) -> bytes:
-    """The lines as COPY text rows of the staging table. The checks made the ids ints and the
-    states known values; the free text (key, lot, cause id) is escaped."""
-    sides: dict[tuple, str] = {}  # both sides and the kind, as text: imports repeat a few
-    texts: dict[str, str] = {}
-
-    def moved(line: BatchLine) -> str:
-        key = (line.from_location_id, line.from_state, line.to_location_id, line.to_state)
-        text = sides.get(key)
-        if text is None:
-            text = sides[key] = "\t".join(
-                "\\N" if value is None else str(value) for value in (*key, _batch_kind(line))
-            )
-        return text
-
-    def escaped(value: str) -> str:
-        text = texts.get(value)
-        if text is None:
-            text = texts[value] = value.translate(_COPY_ESCAPES)
-        return text
-
-    return "".join(
-        [
-            f"{index}\t{line.product_id}\t{line.qty}\t{escaped(line.lot)}\t{moved(line)}\t"
-            f"{escaped(line.cause_id)}\t{line.idempotency_key.translate(_COPY_ESCAPES)}\t"
-            f"{payload_hash}\n"
-            for index, line, payload_hash in todo
-        ]
-    ).encode()
 
 
 def _post_in_python(
@@ -474,8 +489,10 @@ def _value_post_by_cause(
     """One journal entry per cause (a count, an import file): its lines that change stock
     value are valued together, summed per account pair, instead of an entry per line."""
     by_cause: dict[str, list] = defaultdict(list)
+    # Lines repeat a few shapes: each distinct one is looked up once.
+    changes_value = _Memo(lambda shape: movement_accounts(*shape, cause_type) is not None)
     for _, line, payload_hash in todo:
-        if movement_accounts(line.from_state, line.to_state, _batch_kind(line), cause_type):
+        if changes_value[line.from_state, line.to_state, _batch_kind(line)]:
             by_cause[line.cause_id].append(
                 _MovementRow(
                     *_movement_row(
@@ -555,19 +572,34 @@ def _batch_hashes(
     middle = f',"occurred_at":{enc(occurred_at.isoformat() if occurred_at else None)},"product_id":'
     reason_part = f',"reason":{enc(reason)}'
     tail = ',"service":"stock_post_batch","to":['
+    # Imports repeat a few SKUs, sides, lots and causes: each distinct one is encoded once.
+    causes, lots = _Memo(lambda value: f"{head}{enc(value)}],"), _Memo(enc)
+    sources = _Memo(lambda side: f'"frm":[{enc(side[0])},{enc(side[1])}],"lot":')
+    targets = _Memo(lambda side: f"{tail}{enc(side[0])},{enc(side[1])}]}}")
     sha256 = hashlib.sha256
     return [
         sha256(
             (
-                f"{head}{enc(line.cause_id)}],"
-                f'"frm":[{enc(line.from_location_id)},{enc(line.from_state)}],'
-                f'"lot":{enc(line.lot)}{middle}{enc(line.product_id)},"qty":{enc(line.qty)}'
+                f"{causes[line.cause_id]}{sources[line.from_location_id, line.from_state]}"
+                f'{lots[line.lot]}{middle}{enc(line.product_id)},"qty":{enc(line.qty)}'
                 f"{reason_part}{_serials_part(line.serials)}"
-                f"{tail}{enc(line.to_location_id)},{enc(line.to_state)}]}}"
+                f"{targets[line.to_location_id, line.to_state]}"
             ).encode()
         ).hexdigest()
         for line in lines
     ]
+
+
+class _Memo(dict):
+    """{value: make(value)}, made on first use."""
+
+    def __init__(self, make):
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, value):
+        made = self[value] = self.make(value)
+        return made
 
 
 def _serials_part(serials: tuple[str, ...]) -> str:
@@ -642,6 +674,17 @@ def movements_copy(rows: Sequence[tuple]) -> None:
         else:
             marks = ", ".join(["%s"] * len(MOVEMENT_COLUMNS))
             cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+
+
+def _qtys_pass(todo: _Todo) -> bool:
+    """Every line's quantity passes `_check_qty` (each distinct one checked once; the type is
+    part of the value, so True is not taken for 1)."""
+    try:
+        for _, qty in {(type(line.qty), line.qty) for _, line, _ in todo}:
+            _check_qty(qty)
+    except (ValidationError, TypeError):
+        return False
+    return True
 
 
 def _batch_kind(line: BatchLine) -> str:

@@ -1,4 +1,7 @@
-"""Single-request services: receive, move, reserve, release, ship, adjust."""
+"""Single-request services: receive, move, reserve, release, ship, adjust.
+
+Each is atomic: those that end in `_post_atomically` get their transaction there (or, for a
+quantity move outside any transaction, post as one autocommit statement); ship has its own."""
 
 from __future__ import annotations
 
@@ -17,13 +20,12 @@ from ..models import CauseType, MovementKind, StockMovement
 from ..models.states import SHIPPABLE_STATES
 from ._checks import _check_qty, _require_perm
 from ._common import ADJUSTABLE_IN_STATES, S, _begin, _Request, _request
-from ._posting import _begin_and_post, _post_checked
+from ._posting import _post_atomically, _post_checked
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractUser as User
 
 
-@transaction.atomic
 def stock_receive(
     *,
     product_id: int,
@@ -57,7 +59,7 @@ def stock_receive(
         cause_id=cause_id,
         occurred_at=occurred_at,
     )
-    return _begin_and_post(
+    return _post_atomically(
         request,
         product_id=product_id,
         qty=qty,
@@ -102,7 +104,6 @@ def _receive_request(
     )
 
 
-@transaction.atomic
 def stock_move(
     *,
     product_id: int,
@@ -146,7 +147,7 @@ def stock_move(
         reason=reason,
         occurred_at=occurred_at,
     )
-    return _begin_and_post(
+    return _post_atomically(
         request,
         product_id=product_id,
         qty=qty,
@@ -192,7 +193,6 @@ def _move_request(
     )
 
 
-@transaction.atomic
 def stock_reserve(
     *,
     product_id: int,
@@ -229,7 +229,6 @@ def stock_reserve(
     )
 
 
-@transaction.atomic
 def stock_release(
     *,
     product_id: int,
@@ -342,7 +341,6 @@ def stock_ship(
     return movements
 
 
-@transaction.atomic
 def stock_adjust(
     *,
     product_id: int,
@@ -391,7 +389,7 @@ def stock_adjust(
         },
     )
     here = (location_id, state)
-    return _begin_and_post(
+    return _post_atomically(
         request,
         product_id=product_id,
         qty=abs(qty_delta),
@@ -437,7 +435,7 @@ def _reserve_or_release(
             "serials": list(serials),
         },
     )
-    return _begin_and_post(
+    return _post_atomically(
         request,
         product_id=product_id,
         qty=qty,

@@ -171,3 +171,24 @@ def test_the_queue_shows_the_oldest_refunds_up_to_its_limit_and_says_so(
     assert f'id="refund-{newest.pk}"' not in body
     assert "Showing the oldest 2; approve these to see the next." in body
     assert 'badge badge-warn">3<' in body
+
+
+def test_the_other_tabs_show_each_refunds_state_and_who_decided(client, cs_user, make_user):
+    # given a refund approved by a controller
+    refund = pending(cs_user)
+    controller = make_user(Role.FINANCE, username="controller")
+    controller.user_permissions.add(Permission.objects.get(codename="approve_refund"))
+    client.force_login(controller)
+    client.post(reverse("refund_action", args=[refund.pk, "approve"]), {"note": "fine"})
+    refund.refresh_from_db()
+    assert refund.state == RefundState.APPROVED
+
+    # when finance opens the approved tab
+    body = client.get(reverse("refund_queue") + "?state=approved").content.decode()
+
+    # then the row shows its state and approver, and offers no approval
+    row = body[body.index(f'id="refund-{refund.pk}"') :]
+    assert '<span class="badge badge-info">Approved</span>' in row
+    assert '<span class="muted">by controller</span>' in row
+    assert 'name="refund"' not in row
+    assert "formaction" not in row
