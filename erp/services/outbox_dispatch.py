@@ -13,6 +13,8 @@ untouched (nothing is lost) and shows as backlog on the integrations screen.
 import base64
 import json
 import logging
+import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -198,10 +200,33 @@ def outbox_message_replay(*, message_id: int) -> OutboxMessage:
     return message
 
 
+# A burst of commits in one process (a put-away wave, stock moved line by line) would publish
+# one dispatch request each, and publishing costs more CPU than the post itself (~1.7 ms against
+# ~1 ms for a move). So within DISPATCH_BURST of a request, the next ones fold into a single
+# request due when the burst ends: it runs after every commit of the burst and sends what they
+# queued. At most two requests per burst per process; the first is never delayed. (A worker
+# whose clock runs ahead by more than the burst could run that request early; the beat sweep
+# then sends the rest.)
+DISPATCH_BURST = 0.1  # seconds
+_burst_lock = threading.Lock()
+_burst = {"until": 0.0, "trailing": False}  # this process's current burst
+
+
 def _send_dispatch() -> None:
+    now = time.monotonic()
+    with _burst_lock:
+        if now >= _burst["until"]:
+            _burst.update(until=now + DISPATCH_BURST, trailing=False)
+            countdown = None
+        elif not _burst["trailing"]:
+            _burst["trailing"] = True
+            countdown = _burst["until"] - now
+        else:
+            return  # the burst's closing request, already published, covers this commit
     try:
         current_app.send_task(
             DISPATCH_TASK,
+            countdown=countdown,
             queue=getattr(settings, "ERP_INTEGRATION_QUEUE", None),
             retry_policy=PUBLISH_RETRY,
         )

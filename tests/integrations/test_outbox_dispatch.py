@@ -9,6 +9,7 @@ import threading
 from contextlib import contextmanager
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 
 import pytest
 from django.db import connection, transaction
@@ -295,3 +296,33 @@ def test_a_dispatch_lost_with_a_savepoint_is_asked_for_again(
 
     assert len(callbacks) == 1
     assert sent == [1]
+
+
+def test_a_burst_of_commits_publishes_one_request_at_once_and_one_when_it_ends(monkeypatch):
+    # Given a process whose clock and broker calls are observed, with no burst under way
+    clock = [1000.0]
+    published = []
+
+    class Broker:
+        def send_task(self, name, *, countdown, queue, retry_policy):
+            published.append((name, countdown))
+
+    monkeypatch.setattr(outbox_dispatch, "current_app", Broker())
+    monkeypatch.setattr(outbox_dispatch, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.setitem(outbox_dispatch._burst, "until", 0.0)
+    monkeypatch.setitem(outbox_dispatch._burst, "trailing", False)
+
+    # When five transactions commit 20 ms apart, then one more after the burst has ended
+    for _ in range(5):
+        outbox_dispatch._send_dispatch()
+        clock[0] += 0.02
+    clock[0] += outbox_dispatch.DISPATCH_BURST
+    outbox_dispatch._send_dispatch()
+
+    # Then the first is published at once, the other four as one request due at the burst's
+    # end (after each of their commits), and the late one at once again
+    task = outbox_dispatch.DISPATCH_TASK
+    assert [name for name, _ in published] == [task] * 3
+    assert published[0][1] is None
+    assert published[1][1] == pytest.approx(outbox_dispatch.DISPATCH_BURST - 0.02)
+    assert published[2][1] is None
