@@ -43,20 +43,9 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractUser as User
 
 
-def _post_atomically(
-    request: _Request,
-    *,
-    product_id: int,
-    qty: int,
-    lot: str,
-    serials: Sequence[str],
-    from_side: tuple[int | None, str | None],
-    to_side: tuple[int | None, str | None],
-    entries: frozenset[str] = RECEIVABLE_STATES,
-    exits: frozenset[str] = IN_STOCK_STATES,
-    create_units: bool = False,
-) -> list[StockMovement]:
-    """`_begin_and_post` in a transaction of its own (a savepoint inside the caller's).
+def _post_atomically(request: _Request, **post) -> list[StockMovement]:
+    """`_begin_and_post(request, **post)` in a transaction of its own (a savepoint inside the
+    caller's).
 
     Called outside any transaction, a quantity request that changes no stock value is first
     sent as one autocommit call of `inventory_post_quantity`: the function is atomic and
@@ -65,39 +54,26 @@ def _post_atomically(
     the call has committed. A request that needs a journal entry (written in Python, so in a
     transaction) or that the call declines goes the transactional way.
     """
-    post = {
-        "product_id": product_id,
-        "qty": qty,
-        "lot": lot,
-        "serials": serials,
-        "from_side": from_side,
-        "to_side": to_side,
-        "entries": entries,
-        "exits": exits,
-        "create_units": create_units,
-    }
-    tried = (
-        not serials
+    from_state, to_state = post["from_side"][1], post["to_side"][1]
+    if (
+        not post.get("serials")
         and connection.vendor == "postgresql"
         and not connection.in_atomic_block
         and connection.get_autocommit()
-        and movement_accounts(from_side[1], to_side[1], request.kind, request.cause_type) is None
-    )
-    if tried:
-        movement = _post_in_one_statement(
-            request,
-            product_id=product_id,
-            qty=qty,
-            lot=lot,
-            from_side=from_side,
-            to_side=to_side,
-            entries=entries,
-            exits=exits,
-        )
+        and movement_accounts(from_state, to_state, request.kind, request.cause_type) is None
+    ):
+        one_statement = {"entries": RECEIVABLE_STATES, "exits": IN_STOCK_STATES}
+        one_statement.update((key, post[key]) for key in _ONE_STATEMENT if key in post)
+        movement = _post_in_one_statement(request, **one_statement)
         if movement is not None:
             return [movement]
+        post["one_statement"] = False  # the step-by-step path says why
     with transaction.atomic():
-        return _begin_and_post(request, **post, one_statement=not tried)
+        return _begin_and_post(request, **post)
+
+
+# What `_post_in_one_statement` takes of a request's arguments (a quantity post's).
+_ONE_STATEMENT = {"product_id", "qty", "lot", "from_side", "to_side", "entries", "exits"}
 
 
 def _begin_and_post(
