@@ -183,7 +183,12 @@ def test_element_strings_round_trip(gtin, lot, serial, expires, prefix):
 @settings(max_examples=50, deadline=None)
 @given(gtin=gtin14, length=st.sampled_from([8, 12, 13, 14]))
 def test_gtins_of_every_length_round_trip_and_a_changed_check_digit_is_refused(gtin, length):
-    short = _with_check_digit(gtin[-length:-1]) if length < 14 else gtin
+    body = gtin[-length:-1]
+    if length == 8 and body[0] in "01":
+        # Eight digits starting 0 or 1 are also read as a zero-suppressed UPC-E, so a changed
+        # check digit can make another valid code (00001039 is UPC-A 000000000109).
+        body = "5" + body[1:]
+    short = _with_check_digit(body) if length < 14 else gtin
     assert scan_parse(short).gtin == short.zfill(14)
     wrong = short[:-1] + str((int(short[-1]) + 1) % 10)
     with pytest.raises(ValidationError, match="Check digit wrong"):
