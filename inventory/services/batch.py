@@ -123,17 +123,13 @@ def _post_batch(
     if cause_type not in CAUSE_TYPES:
         raise ValidationError(f"Unknown cause type {cause_type!r}.", code="unknown_cause")
     hashes = _batch_hashes(lines, cause_type=cause_type, reason=reason, occurred_at=occurred_at)
-    by_key: dict[str, str] = {}
-    firsts: _Todo = []  # each key's first line
-    for index, (line, payload_hash) in enumerate(zip(lines, hashes, strict=True)):
-        known = by_key.setdefault(line.idempotency_key, payload_hash)
-        if known is payload_hash:  # this line's own hash object: the key is new
-            firsts.append((index, line, payload_hash))
-        elif known != payload_hash:
-            raise ValidationError(
-                f"Key {line.idempotency_key!r} appears twice in the batch with different lines.",
-                code="idempotency_key_reused",
-            )
+    by_key = {
+        line.idempotency_key: payload_hash for line, payload_hash in zip(lines, hashes, strict=True)
+    }
+    if len(by_key) == len(lines):  # as imports are: every line its own key
+        firsts: _Todo = list(zip(range(len(lines)), lines, hashes, strict=True))
+    else:
+        by_key, firsts = _firsts(lines, hashes)
     # A serial line posts one movement per unit, keyed `key`, `key#1`, …: those keys are its.
     derived: dict[str, str] = {}
     for index, line in enumerate(lines):
@@ -231,9 +227,11 @@ def _post_batch(
         now=now,
         reason=reason,
     )
+    # Lines repeat a few pairs of states: each pair is asked once whether it can change ATS.
+    changes_ats = _Memo(lambda states: _changes_ats(*states))
     availability_recompute(
         product_ids={
-            line.product_id for _, line, _ in todo if _changes_ats(line.from_state, line.to_state)
+            line.product_id for _, line, _ in todo if changes_ats[line.from_state, line.to_state]
         }
     )
     _value_post_by_cause(
@@ -248,6 +246,24 @@ def _post_batch(
 
 
 _Todo = list[tuple[int, BatchLine, str]]  # (index in the batch, line, payload hash)
+
+
+def _firsts(lines: Sequence[BatchLine], hashes: list[str]) -> tuple[dict[str, str], _Todo]:
+    """{key: payload hash} and each key's first line; a key given twice must carry the same
+    line both times."""
+    by_key: dict[str, str] = {}
+    firsts: _Todo = []
+    for index, (line, payload_hash) in enumerate(zip(lines, hashes, strict=True)):
+        known = by_key.setdefault(line.idempotency_key, payload_hash)
+        if known is payload_hash:  # this line's own hash object: the key is new
+            firsts.append((index, line, payload_hash))
+        elif known != payload_hash:
+            raise ValidationError(
+                f"Key {line.idempotency_key!r} appears twice in the batch with different lines.",
+                code="idempotency_key_reused",
+            )
+    return by_key, firsts
+
 
 # The quantity lines of one batch, COPYed in so SQL can check and post them as a set.
 _STAGE = "inventory_batch_lines"
@@ -293,8 +309,12 @@ def _post_staged(
 ) -> None:
     """PostgreSQL: COPY the lines into a temporary table, then, in SQL: lock every balance
     they touch in key order and find the first line that would take one below zero (none
-    may); insert the movements in line order; add each key's net change to its balance."""
-    balances, movements = _table(StockBalance), _table(StockMovement)
+    may); insert the movements in line order; add each key's net change to its balance.
+
+    Lines that only bring stock in (receipts, opening balances: most imports) cannot take a
+    balance below zero, so nothing is checked or locked ahead: one upsert adds each key's
+    total in key order, locking each row as it reaches it, the order every path locks in."""
+    balances = _table(StockBalance)
     with connection.cursor() as cursor:
         # The sorts and hashes over the lines fit in memory (the default 4 MB spills 100,000
         # lines to disk); SET LOCAL ends with the transaction.
@@ -323,6 +343,25 @@ def _post_staged(
                         payload_hash,
                     )
                 )
+        if all(line.from_location_id is None for _, line, _ in todo):
+            _movements_insert(
+                cursor,
+                cause_type=cause_type,
+                actor_id=actor_id,
+                occurred_at=occurred_at,
+                now=now,
+                reason=reason,
+            )
+            cursor.execute(
+                f"""
+                INSERT INTO {balances} AS b ({_KEY}, qty)
+                SELECT product_id, to_location_id, to_state, lot, sum(qty) FROM {_STAGE}
+                 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+                    ON CONFLICT ({_KEY}) DO UPDATE SET qty = b.qty + EXCLUDED.qty
+                """
+            )
+            cursor.execute(f"DROP TABLE {_STAGE}")
+            return
         # Every balance the lines touch, locked in key order as every posting path does (the
         # count makes PostgreSQL read, so lock, them all). A key no line could take below zero
         # holds at least all its lines draw from it; the others, if any, are checked below.
@@ -369,12 +408,13 @@ def _post_staged(
             index, *key, have, needed = short
             error = _insufficient(tuple(key), have=have, needed=needed)
             raise ValidationError(f"Line {index + 1}: {error.message}", code=error.code)
-        cursor.execute(
-            f"INSERT INTO {movements} ({', '.join(MOVEMENT_COLUMNS)}) "
-            "SELECT product_id, qty, lot, from_location_id, from_state, to_location_id, "
-            "to_state, kind, %s, cause_id, %s, %s, %s, idempotency_key, payload_hash, %s "
-            f"FROM {_STAGE} ORDER BY ord",
-            [cause_type, actor_id, occurred_at, now, reason],
+        _movements_insert(
+            cursor,
+            cause_type=cause_type,
+            actor_id=actor_id,
+            occurred_at=occurred_at,
+            now=now,
+            reason=reason,
         )
         # The balances held change by their net; the others are created (an upsert alone would
         # not do: PostgreSQL checks qty >= 0 on the row it would insert, before the conflict),
@@ -399,6 +439,25 @@ def _post_staged(
             """
         )
         cursor.execute(f"DROP TABLE {_STAGE}")
+
+
+def _movements_insert(
+    cursor,
+    *,
+    cause_type: str,
+    actor_id: int | None,
+    occurred_at: datetime,
+    now: datetime,
+    reason: str,
+) -> None:
+    """The staged lines into the ledger, in line order."""
+    cursor.execute(
+        f"INSERT INTO {_table(StockMovement)} ({', '.join(MOVEMENT_COLUMNS)}) "
+        "SELECT product_id, qty, lot, from_location_id, from_state, to_location_id, "
+        "to_state, kind, %s, cause_id, %s, %s, %s, idempotency_key, payload_hash, %s "
+        f"FROM {_STAGE} ORDER BY ord",
+        [cause_type, actor_id, occurred_at, now, reason],
+    )
 
 
 def _post_in_python(

@@ -616,3 +616,31 @@ def test_a_channel_rule_cannot_make_unsellable_states_sellable(world):
         idempotency_key="q-1",
     )
     assert ats(world.plain, world.outlet) == 0
+
+
+def test_a_receipt_only_batch_adds_each_key_total_to_held_and_new_balances(world):
+    receive(world, qty=4)  # shelf A holds 4 already; shelf B nothing
+    lines = [
+        services.BatchLine(
+            idempotency_key=f"import-{i}",
+            product_id=world.plain.pk,
+            qty=i + 1,
+            to_location_id=(world.shelf_a if i % 2 else world.shelf_b).pk,
+            to_state=S.AVAILABLE,
+        )
+        for i in range(6)
+    ]
+
+    assert services.stock_post_batch(lines=lines) == services.BatchResult(posted=6, replayed=0)
+
+    assert balance(world.plain, world.shelf_a, S.AVAILABLE) == 4 + 2 + 4 + 6
+    assert balance(world.plain, world.shelf_b, S.AVAILABLE) == 1 + 3 + 5
+    assert ats(world.plain, world.storefront) == 25
+    assert list(
+        StockMovement.objects.filter(idempotency_key__startswith="import-")
+        .order_by("id")
+        .values_list("idempotency_key", flat=True)
+    ) == [f"import-{i}" for i in range(6)]
+    after = ledger_counts()
+    assert services.stock_post_batch(lines=lines) == services.BatchResult(posted=0, replayed=6)
+    assert ledger_counts() == after
