@@ -316,8 +316,6 @@ def _open_case(event: InboundEvent, channel: Channel, message: ShopifyReturn) ->
         case=case,
         status=message.status,
     )
-    if known is not None:
-        known.linked.add((channel.pk, message.return_id))
     _record(
         case,
         kind=ExternalEventKind.CHANNEL_REQUESTED,
@@ -333,6 +331,9 @@ def _open_case(event: InboundEvent, channel: Channel, message: ShopifyReturn) ->
             "lines": {item.return_line_item_id: item.line_item_id for item in message.lines},
         },
     )
+    if known is not None:
+        # Last, so a request that failed on the way is not taken for linked by a repeat.
+        known.linked.add((channel.pk, message.return_id))
 
 
 def _linked(channel: Channel, return_id: str, *, lock: bool = True) -> ChannelReturn:
@@ -400,7 +401,8 @@ def shopify_return_apply(*, event: InboundEvent, message: ShopifyReturn) -> None
                 channel=channel, external_id=message.return_id
             ).exists()
         if not linked:
-            _open_case(event, channel, message)
+            with services.return_case_create_step():
+                _open_case(event, channel, message)
         return
     link = _linked(channel, message.return_id)
     kind = {
@@ -547,7 +549,10 @@ def shopify_refund_record(*, event: InboundEvent, message: ShopifyRefund) -> Non
             )
         if case is None:
             return
-    case = ReturnCase.objects.select_for_update(of=("self",)).get(pk=case)
+    if known and case in known.cases:
+        case = known.cases[case]
+    else:
+        case = ReturnCase.objects.select_for_update(of=("self",)).get(pk=case)
     refunded = [t for t in message.transactions if t.kind == "refund" and t.status == "success"]
     total = sum((t.amount for t in refunded), Decimal("0"))
     currency = next((t.currency for t in refunded if t.currency), "") or case.order.currency
@@ -593,6 +598,7 @@ class _RefundLookups:
     orders: dict[tuple[int, str], int]  # (channel, order number) → order
     live_cases: dict[int, int]  # order → its newest live case
     recorded: set[tuple[int, str]]  # (case, dedupe key) of the batch's refunds already recorded
+    cases: dict[int, ReturnCase]  # the cases the refunds are recorded on, locked, with order
 
 
 _refund_batch: ContextVar[_RefundLookups | None] = ContextVar("refund_batch", default=None)
@@ -600,9 +606,12 @@ _refund_batch: ContextVar[_RefundLookups | None] = ContextVar("refund_batch", de
 
 @contextmanager
 def shopify_refunds_prepare(pairs: list[tuple[InboundEvent, ShopifyRefund]]):
-    """Inside: `shopify_refund_record` reads channels, return links, orders, live cases and the
-    refunds already recorded for these events from five queries instead of up to four per
-    event, and records each new refund without a savepoint."""
+    """Inside: `shopify_refund_record` reads channels, return links, orders, live cases, the
+    refunds already recorded and the cases (locked, in id order, with their orders) for these
+    events from six queries instead of up to six per event, and records each new refund
+    without a savepoint.
+
+    Effects: locks the cases the refunds are recorded on."""
     channels = Channel.objects.in_bulk({event.account for event, _ in pairs}, field_name="code")
     ids = [channel.pk for channel in channels.values()]
     return_ids = {message.return_id for _, message in pairs if message.return_id}
@@ -632,7 +641,24 @@ def shopify_refunds_prepare(pairs: list[tuple[InboundEvent, ShopifyRefund]]):
             dedupe_key__in={_refund_key(message) for _, message in pairs},
         ).values_list("case_id", "dedupe_key")
     )
-    token = _refund_batch.set(_RefundLookups(channels, linked, orders, live_cases, recorded))
+    # The case each refund is recorded on (as the handler chooses it), locked in id order for
+    # the batch instead of one lock and one order read per refund.
+    chosen = set()
+    for event, message in pairs:
+        channel = channels.get(event.account)
+        if channel is None:
+            continue
+        case_id = linked.get((channel.pk, message.return_id)) if message.return_id else None
+        order_id = orders.get((channel.pk, message.order_id))
+        chosen.add(case_id or live_cases.get(order_id))
+    cases = {
+        case.pk: case
+        for case in ReturnCase.objects.select_related("order")
+        .select_for_update(of=("self",))
+        .filter(pk__in=chosen - {None})
+        .order_by("pk")
+    }
+    token = _refund_batch.set(_RefundLookups(channels, linked, orders, live_cases, recorded, cases))
     try:
         yield
     finally:
@@ -644,7 +670,8 @@ def shopify_return_requests_prepare(pairs: list[tuple[InboundEvent, ShopifyRetur
     """Inside: `shopify_return_apply` reads, for these returns/request events, the channels,
     the returns already linked, the orders and their lines, the channels' reason mappings and
     the active reason codes and the channels' service accounts from seven queries, instead of
-    up to nine per event."""
+    up to nine per event; and opening their cases reads what it needs once for the batch
+    (`services.return_cases_create_prepare`: policy, locked order lines, risk history)."""
     channels = Channel.objects.in_bulk({event.account for event, _ in pairs}, field_name="code")
     ids = [channel.pk for channel in channels.values()]
     linked = set(
@@ -684,7 +711,11 @@ def shopify_return_requests_prepare(pairs: list[tuple[InboundEvent, ShopifyRetur
         _RequestLookups(channels, linked, orders, lines, reasons, active, actors)
     )
     try:
-        yield
+        # What opening their cases reads (policy, order lines, risk history), for all of them.
+        with services.return_cases_create_prepare(
+            order_ids=[order.pk for order in orders.values()]
+        ):
+            yield
     finally:
         _request_batch.reset(token)
 

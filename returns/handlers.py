@@ -174,7 +174,8 @@ def carrier_tracking_prepare(pairs: list[tuple[InboundEvent, TrackingUpdate]]):
             chosen.add(_choose(message, rows).case_id)
     cases = {
         case.pk: case
-        for case in ReturnCase.objects.select_for_update(of=("self",))
+        for case in ReturnCase.objects.select_related("order", "customer")
+        .select_for_update(of=("self",))
         .filter(pk__in=chosen)
         .order_by("pk")
     }
@@ -186,7 +187,9 @@ def carrier_tracking_prepare(pairs: list[tuple[InboundEvent, TrackingUpdate]]):
     )
     token = _tracking_batch.set(_TrackingLookups(candidates, cases, _latest(chosen), recorded))
     try:
-        yield
+        # Locked just now and kept current below: the cases' moves need not read them again.
+        with services.return_cases_held(cases):
+            yield
     finally:
         _tracking_batch.reset(token)
 
@@ -277,6 +280,22 @@ def carrier_tracking_apply(*, event: InboundEvent, message: TrackingUpdate) -> N
     """
     known = _tracking_batch.get()
     case, carrier = _case_for(message, known)
+    try:
+        _tracking_report_apply(event, message, case, carrier, known)
+    except BaseException:
+        if known is not None:
+            # Its writes are rolled back with it: the batch's case is again the one it had.
+            known.cases[case.pk] = case
+        raise
+
+
+def _tracking_report_apply(
+    event: InboundEvent,
+    message: TrackingUpdate,
+    case: ReturnCase,
+    carrier: str,
+    known: _TrackingLookups | None,
+) -> None:
     kind = MILESTONES.get(message.status, ExternalEventKind.TRACKING)
     occurred_at = _occurred_at(event, message)
     newest = known.newest.get(case.pk) if known else _latest({case.pk}).get(case.pk)

@@ -1,20 +1,23 @@
 """The returns workflow's write path: publish a policy, open a return case from an order and
 move it through its life. Every state change of a case goes through one of these."""
 
+import copy
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial, wraps
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed, can_proceed, has_transition_perm
-from simple_history.utils import bulk_create_with_history
 
-from erp.history import save_with_history
+from erp.history import create_with_history, save_with_history, update_with_history
 from erp.models import ExceptionCase, OrderLine, ReasonCode, SalesOrder
 from erp.models.exceptions import ACTIVE_STATES, ExceptionKind, SubjectType
 from erp.selectors import open_exceptions_exist
@@ -27,6 +30,7 @@ from inventory.models import StockState as Stock
 from . import selectors
 from .models import (
     DecisionKind,
+    PolicyRule,
     PolicyRuleSet,
     RefundTrigger,
     Resolution,
@@ -205,19 +209,31 @@ def return_request_evaluate(
     now = now or timezone.now()
     if not requests:
         raise ValidationError({"lines": "Pick at least one line to return."})
-    rule_set = selectors.published_rule_set()
+    known = _create_batch.get()
+    if known is not None and order.pk not in known.orders:
+        known = None
+    rule_set = known.rule_set if known else selectors.published_rule_set()
     if rule_set is None:
         raise ValidationError(
             "No return policy is published; an operations manager must publish one."
         )
-    rules = list(rule_set.rules.all())
-    lines = {line.pk: line for line in selectors.returnable_lines(order=order)}
-    reasons = {
-        r.code: r
-        for r in ReasonCode.objects.filter(
-            code__in=[req.reason_code for req in requests], is_active=True
-        )
-    }
+    if known:
+        rules = known.rules
+        lines = {line.pk: line for line in known.returnable_lines(order)}
+        reasons = {
+            req.reason_code: known.reasons[req.reason_code]
+            for req in requests
+            if req.reason_code in known.reasons
+        }
+    else:
+        rules = list(rule_set.rules.all())
+        lines = {line.pk: line for line in selectors.returnable_lines(order=order)}
+        reasons = {
+            r.code: r
+            for r in ReasonCode.objects.filter(
+                code__in=[req.reason_code for req in requests], is_active=True
+            )
+        }
     seen = set()
     decided = []
     for req in requests:
@@ -268,6 +284,7 @@ def return_request_evaluate(
             ],
             days_since_delivery=days_between(now, order.delivered_at),
             return_window_days=deciding.return_window_days,
+            history=known.histories.get(order.customer_id) if known else None,
         )
     )
     return Evaluation(order=order, lines=tuple(decided), deciding=deciding, risk=risk, now=now)
@@ -290,7 +307,104 @@ def _ship_by(case: ReturnCase, now: datetime) -> datetime:
     return max(window_end, now + timedelta(days=MIN_DAYS_TO_SHIP))
 
 
-@transaction.atomic
+@dataclass(frozen=True)
+class _CreateLookups:
+    """What opening cases on a batch's orders reads, read once for the batch; `claimed` and
+    `histories` follow the cases the batch opens (`undo` takes a failed request's share
+    back)."""
+
+    rule_set: PolicyRuleSet | None
+    rules: list[PolicyRule]
+    reasons: dict[str, ReasonCode]  # the active reason codes
+    orders: dict[int, SalesOrder]  # with channel and customer; their lines locked
+    lines: dict[int, list[OrderLine]]  # order → its lines, with product and category
+    claimed: dict[int, int]  # order line → units live cases claim
+    histories: dict[int, selectors.CustomerReturnHistory]  # customer → return history
+    undo: list[Callable[[], None]]
+
+    def returnable_lines(self, order: SalesOrder) -> list[OrderLine]:
+        """As `selectors.returnable_lines`, from the batch's reads."""
+        lines = self.lines.get(order.pk, [])
+        for line in lines:
+            shipped = line.quantity if order.shipped_at else 0
+            line.claimed = self.claimed.get(line.pk, 0)
+            line.returnable = max(shipped - line.claimed, 0)
+        return lines
+
+    def opened(self, case: ReturnCase, evaluation: "Evaluation") -> None:
+        """A case was opened in the batch: its units are claimed, its customer has it."""
+        for line, req, *_ in evaluation.lines:
+            self.claimed[line.pk] = self.claimed.get(line.pk, 0) + req.quantity
+            self.undo.append(partial(self._unclaim, line.pk, req.quantity))
+        history = self.histories.get(case.customer_id)
+        if history is not None:
+            history.live_cases.append((case.pk, case.order_id))
+            self.undo.append(history.live_cases.pop)
+
+    def _unclaim(self, line_id: int, quantity: int) -> None:
+        self.claimed[line_id] -= quantity
+
+
+_create_batch: ContextVar[_CreateLookups | None] = ContextVar("case_create_batch", default=None)
+
+
+@contextmanager
+def return_cases_create_prepare(*, order_ids: Collection[int]) -> Iterator[None]:
+    """Inside: `return_case_create` on these orders reads the published policy, the active
+    reason codes, the order, its lines and what is claimed of them, and the customer's
+    return history from the eight queries made here for the whole batch, instead of eleven
+    per case; and it writes without a savepoint of its own, since the caller undoes a
+    failed case (see `return_case_create_step`).
+
+    For a batch of the inbox, inside its transaction: a failed event's writes are undone by
+    the event's savepoint, or by running the batch again. Effects: locks the orders' lines
+    (in id order), as `return_case_create` locks each order's."""
+    rule_set = selectors.published_rule_set()
+    orders = SalesOrder.objects.select_related("channel", "customer").in_bulk(order_ids)
+    lines: dict[int, list[OrderLine]] = {}
+    for line in (
+        OrderLine.objects.select_for_update(of=("self",))
+        .select_related("product__category")
+        .filter(order_id__in=orders)
+        .order_by("pk")
+    ):
+        lines.setdefault(line.order_id, []).append(line)
+    claimed = selectors.returned_quantities(
+        order_line_ids=[line.pk for of_order in lines.values() for line in of_order]
+    )
+    known = _CreateLookups(
+        rule_set=rule_set,
+        rules=list(rule_set.rules.all()) if rule_set else [],
+        reasons={r.code: r for r in ReasonCode.objects.filter(is_active=True)},
+        orders=orders,
+        lines=lines,
+        claimed=claimed,
+        histories=selectors.customer_return_histories(
+            customer_ids={order.customer_id for order in orders.values()}
+        ),
+        undo=[],
+    )
+    token = _create_batch.set(known)
+    try:
+        yield
+    finally:
+        _create_batch.reset(token)
+
+
+@contextmanager
+def return_case_create_step() -> Iterator[None]:
+    """Around one request of a prepared batch: when it raises, what its cases added to the
+    batch's reads is taken back with it (its writes are the caller's to roll back)."""
+    known = _create_batch.get()
+    mark = len(known.undo) if known else 0
+    try:
+        yield
+    except BaseException:
+        while known and len(known.undo) > mark:
+            known.undo.pop()()
+        raise
+
+
 def return_case_create(
     *,
     order_id: int,
@@ -312,109 +426,123 @@ def return_case_create(
     and queues the "under review" message — opening a fraud_review exception when the risk is
     high. Messages are outbox rows in this transaction; nothing is sent before commit.
     `photos` (images of at most MAX_UPLOAD_BYTES each) are stored as the case's evidence.
+    One transaction; inside `return_cases_create_prepare` (a batch), the batch's.
     """
-    if not actor.has_perm(CREATE_PERMISSION):
-        raise PermissionDenied("You may not open return cases.")
-    _check_photos(photos)
-    order = SalesOrder.objects.select_related("channel", "customer").get(pk=order_id)
-    list(OrderLine.objects.select_for_update().filter(order=order).order_by("pk"))
-    evaluation = return_request_evaluate(order=order, requests=requests)
-    if not evaluation.eligible:
-        raise ValidationError(
-            {
-                "lines": [
-                    f"Line {line.line_number}: {decision.reason}"
-                    for line, *_, decision in evaluation.lines
-                    if not decision.eligible
-                ]
-            }
+    known = _create_batch.get()
+    if known is not None and order_id not in known.orders:
+        known = None
+    with transaction.atomic() if known is None else nullcontext():
+        if not actor.has_perm(CREATE_PERMISSION):
+            raise PermissionDenied("You may not open return cases.")
+        _check_photos(photos)
+        if known is not None:
+            order = known.orders[order_id]  # its lines were locked for the batch
+        else:
+            order = SalesOrder.objects.select_related("channel", "customer").get(pk=order_id)
+            list(OrderLine.objects.select_for_update().filter(order=order).order_by("pk"))
+        evaluation = return_request_evaluate(order=order, requests=requests)
+        if not evaluation.eligible:
+            raise ValidationError(
+                {
+                    "lines": [
+                        f"Line {line.line_number}: {decision.reason}"
+                        for line, *_, decision in evaluation.lines
+                        if not decision.eligible
+                    ]
+                }
+            )
+        if resolution not in evaluation.resolutions:
+            raise ValidationError(
+                {"resolution": "The policy does not offer that resolution for these lines."}
+            )
+        deciding = evaluation.deciding
+        case = ReturnCase(
+            channel=order.channel,
+            order=order,
+            customer=order.customer,
+            source=source,
+            resolution=resolution,
+            rule_set_id=deciding.rule_set_id,
+            deciding_rule_id=deciding.rule_id,
+            decision=evaluation.as_json(),
+            refund_trigger=deciding.refund_trigger,
+            restocking_fee_percent=deciding.restocking_fee_percent,
+            return_shipping_paid_by=deciding.return_shipping_paid_by,
+            risk_score=evaluation.risk.score,
+            risk_level=evaluation.risk.level,
+            risk_signals=evaluation.risk.signals_json(),
+            expected_warehouse_id=order.ship_from_id,
+            agent_note=note,
+            created_by=actor,
+            requested_at=evaluation.now,
         )
-    if resolution not in evaluation.resolutions:
-        raise ValidationError(
-            {"resolution": "The policy does not offer that resolution for these lines."}
-        )
-    deciding = evaluation.deciding
-    case = ReturnCase(
-        channel=order.channel,
-        order=order,
-        customer=order.customer,
-        source=source,
-        resolution=resolution,
-        rule_set_id=deciding.rule_set_id,
-        deciding_rule_id=deciding.rule_id,
-        decision=evaluation.as_json(),
-        refund_trigger=deciding.refund_trigger,
-        restocking_fee_percent=deciding.restocking_fee_percent,
-        return_shipping_paid_by=deciding.return_shipping_paid_by,
-        risk_score=evaluation.risk.score,
-        risk_level=evaluation.risk.level,
-        risk_signals=evaluation.risk.signals_json(),
-        expected_warehouse_id=order.ship_from_id,
-        agent_note=note,
-        created_by=actor,
-        requested_at=evaluation.now,
-    )
-    for _attempt in range(5):
-        case.rma_number = _new_rma_number()
-        try:
-            with transaction.atomic():
-                _save(case, actor=actor, why=f"Requested via {Source(source).label.lower()}")
-            break
-        except IntegrityError:
-            continue
-    else:
-        raise RuntimeError("Could not draw a free RMA number.")
-    bulk_create_with_history(
-        [
-            ReturnLine(
+        for _attempt in range(5):
+            case.rma_number = _new_rma_number()
+            if create_with_history(
+                case,
+                actor=actor,
+                why=f"Requested via {Source(source).label.lower()}",
+                unless_taken=("rma_number",),
+            ):
+                break
+        else:
+            raise RuntimeError("Could not draw a free RMA number.")
+        for line, req, reason, decision in evaluation.lines:
+            # One statement a line with its history row: a request has one or two lines, for
+            # which a bulk insert and its history's bulk insert cost as many or more.
+            create_with_history(
+                ReturnLine(
+                    case=case,
+                    order_line=line,
+                    quantity=req.quantity,
+                    reason=reason,
+                    claimed_condition=req.claimed_condition,
+                    customer_comment=req.comment,
+                    unit_price=line.unit_price,
+                    rule_id=decision.rule_id,
+                ),
+                actor=actor,
+                why="Requested",
+            )
+        for photo in photos:
+            # The file is written now; should the transaction roll back, it is an orphan file on
+            # disk, never a row pointing at nothing.
+            ReturnPhoto.objects.create(
                 case=case,
-                order_line=line,
-                quantity=req.quantity,
-                reason=reason,
-                claimed_condition=req.claimed_condition,
-                customer_comment=req.comment,
-                unit_price=line.unit_price,
-                rule_id=decision.rule_id,
+                image=photo,
+                content_type=photo.content_type,
+                size=photo.size,
+                uploaded_by=actor,
             )
-            for line, req, reason, decision in evaluation.lines
-        ],
-        ReturnLine,
-        default_user=actor,
-        default_change_reason="Requested",
-    )
-    for photo in photos:
-        # The file is written now; should the transaction roll back, it is an orphan file on
-        # disk, never a row pointing at nothing.
-        ReturnPhoto.objects.create(
-            case=case,
-            image=photo,
-            content_type=photo.content_type,
-            size=photo.size,
-            uploaded_by=actor,
-        )
-    if evaluation.held:
-        case.hold_for_review()
-        why = "Held for fraud review" if evaluation.risk.is_high else "Held for manual review"
-        _save(case, actor=None, why=f"{why} (policy: {deciding.rule_name})")
-        if evaluation.risk.is_high:
-            exception_open(
-                kind=ExceptionKind.FRAUD_REVIEW,
-                subject_type=SubjectType.RETURN_CASE,
-                subject_id=case.pk,
-                subject_label=case.rma_number,
-                summary=f"Risk score {case.risk_score} on {case.rma_number}",
-                details="\n".join(s["detail"] for s in case.risk_signals),
-                evidence={"risk_score": case.risk_score, "signals": case.risk_signals},
-                sales_order=order,
-            )
-        _message(case, Template.UNDER_REVIEW)
-    else:
-        case.authorize(ship_by=_ship_by(case, evaluation.now))
-        _save(case, actor=None, why=f"Authorized by policy: {deciding.rule_name}")
-        _exchange_reserve(case, actor=actor)
-        _message(case, Template.AUTHORIZED)
-        case_refund_evaluate(case_id=case.pk, stage=RefundTrigger.ON_AUTHORIZATION, actor=actor)
-    return case
+        if evaluation.held:
+            case.hold_for_review()
+            why = "Held for fraud review" if evaluation.risk.is_high else "Held for manual review"
+            update_with_history(case, actor=None, why=f"{why} (policy: {deciding.rule_name})")
+            if evaluation.risk.is_high:
+                exception_open(
+                    kind=ExceptionKind.FRAUD_REVIEW,
+                    subject_type=SubjectType.RETURN_CASE,
+                    subject_id=case.pk,
+                    subject_label=case.rma_number,
+                    summary=f"Risk score {case.risk_score} on {case.rma_number}",
+                    details="\n".join(s["detail"] for s in case.risk_signals),
+                    evidence={"risk_score": case.risk_score, "signals": case.risk_signals},
+                    sales_order=order,
+                )
+            _message(case, Template.UNDER_REVIEW)
+        else:
+            case.authorize(ship_by=_ship_by(case, evaluation.now))
+            update_with_history(case, actor=None, why=f"Authorized by policy: {deciding.rule_name}")
+            _exchange_reserve(case, actor=actor)
+            _message(case, Template.AUTHORIZED)
+            # Another trigger proposes nothing now: no need to lock and read the case to learn so.
+            if case.refund_trigger == RefundTrigger.ON_AUTHORIZATION:
+                case_refund_evaluate(
+                    case_id=case.pk, stage=RefundTrigger.ON_AUTHORIZATION, actor=actor
+                )
+        if known is not None:
+            known.opened(case, evaluation)
+        return case
 
 
 # ---- Exchanges -------------------------------------------------------------------------------
@@ -510,6 +638,38 @@ def _required(text: str, field: str, what: str) -> str:
     return text
 
 
+_held: ContextVar[dict[int, ReturnCase] | None] = ContextVar("held_cases", default=None)
+
+
+@contextmanager
+def return_cases_held(cases: dict[int, ReturnCase]) -> Iterator[None]:
+    """Inside: `return_case_ship` and `return_case_mark_delivered` of these cases, which the
+    caller locked in its transaction and keeps current, move a copy of the caller's
+    instance and put it back in `cases`, instead of reading and locking the case again
+    inside a savepoint of their own. For a batch of the inbox: a failed event's writes are
+    undone by its savepoint, or by running the batch again, and the caller puts back the
+    instance it had."""
+    token = _held.set(cases)
+    try:
+        yield
+    finally:
+        _held.reset(token)
+
+
+def _atomic_unless_held(service: Callable[..., ReturnCase]) -> Callable[..., ReturnCase]:
+    """`transaction.atomic`, but for a case held by the caller (`return_cases_held`)."""
+    atomic = transaction.atomic(service)
+
+    @wraps(service)
+    def run(*, case_id: int, **kwargs) -> ReturnCase:
+        held = _held.get()
+        if held is not None and case_id in held:
+            return service(case_id=case_id, **kwargs)
+        return atomic(case_id=case_id, **kwargs)
+
+    return run
+
+
 def _transition(
     *,
     case_id: int,
@@ -524,11 +684,16 @@ def _transition(
 
     `check_permission=False` is for a step whose right was checked elsewhere (the fraud
     review's resolver): `actor` is then only recorded as who did it."""
-    case = (
-        ReturnCase.objects.select_related("order", "customer")
-        .select_for_update(of=("self",))
-        .get(pk=case_id)
-    )
+    held = _held.get()
+    if held is not None and case_id in held:
+        # A copy: should the step fail, the caller's instance still says what the row says.
+        case = copy.copy(held[case_id])
+    else:
+        case = (
+            ReturnCase.objects.select_related("order", "customer")
+            .select_for_update(of=("self",))
+            .get(pk=case_id)
+        )
     method = getattr(case, name)
     if not can_proceed(method):
         raise TransitionNotAllowed(
@@ -541,7 +706,9 @@ def _transition(
     if check:
         check(case)
     method(**kwargs)
-    _save(case, actor=actor, why=why)
+    update_with_history(case, actor=actor, why=why)
+    if held is not None and case_id in held:
+        held[case_id] = case
     return case
 
 
@@ -666,7 +833,7 @@ def return_case_cancel(*, case_id: int, actor: AbstractBaseUser, reason: str) ->
     return case
 
 
-@transaction.atomic
+@_atomic_unless_held
 def return_case_ship(
     *, case_id: int, actor: AbstractBaseUser, carrier: str, tracking_number: str
 ) -> ReturnCase:
@@ -684,7 +851,7 @@ def return_case_ship(
     )
 
 
-@transaction.atomic
+@_atomic_unless_held
 def return_case_mark_delivered(*, case_id: int, actor: AbstractBaseUser) -> ReturnCase:
     """Effects: the carrier delivered the parcel to the warehouse (`record_return_shipment`)."""
     return _transition(case_id=case_id, name="deliver", actor=actor, why="Delivered by carrier")

@@ -1,15 +1,17 @@
-"""The writes that chain two inserts in one statement (PostgreSQL): a new record with its
-history row (`erp.history.create_with_history`), and an outbox message with the row that
-notes it (`erp.services.outbox_enqueue_noted`). Each must leave exactly what the two-statement
-way leaves."""
+"""The writes that chain two writes in one statement (PostgreSQL): a new record with its
+history row (`erp.history.create_with_history`), a changed record with its history row
+(`erp.history.update_with_history`), and an outbox message with the row that notes it
+(`erp.services.outbox_enqueue_noted`). Each must leave exactly what the two-statement way
+leaves."""
 
 import pytest
 from django.db import connection
+from django_fsm import ConcurrentTransition
 
-from erp.history import create_with_history, save_with_history
+from erp.history import create_with_history, save_with_history, update_with_history
 from erp.models import OutboxMessage, Warehouse
 from erp.services import outbox_dispatch, outbox_enqueue, outbox_enqueue_noted
-from returns.models import ReturnCaseMessage
+from returns.models import ReturnCase, ReturnCaseMessage
 from tests.factories.returns import ReturnCaseFactory
 
 pytestmark = pytest.mark.django_db
@@ -50,6 +52,76 @@ def test_a_long_reason_is_clipped_in_the_history_row_as_save_with_history_clips_
     reason = created.history.get().history_change_reason
     assert len(reason) == 100
     assert reason.endswith("…")
+
+
+def test_a_record_whose_unique_value_is_taken_is_not_inserted_and_says_so(
+    warehouse_user, django_assert_num_queries
+):
+    # Given a warehouse holding the code
+    create_with_history(
+        Warehouse(code="taken", name="North", operator="own", country="US"),
+        actor=warehouse_user,
+        why="Opened",
+    )
+
+    # When another is created with the same code, unless it is taken
+    other = Warehouse(code="taken", name="South", operator="own", country="US")
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 3):
+        inserted = create_with_history(
+            other, actor=warehouse_user, why="Opened", unless_taken=("code",)
+        )
+
+    # Then nothing was written, no error was raised, and the caller is told
+    assert inserted is False
+    assert list(Warehouse.objects.values_list("name", flat=True)) == ["North"]
+    assert Warehouse.history.count() == 1
+
+
+HISTORY_FIELDS = ["history_type", "history_user_id", "history_change_reason", "state"]
+
+
+def test_a_change_and_its_history_row_are_one_statement_and_the_same_as_two(
+    warehouse_user, django_assert_num_queries
+):
+    # Given two cases under review, one rejected the two-statement way
+    saved, changed = ReturnCaseFactory(), ReturnCaseFactory()
+    saved.reject(reason="Fraud confirmed")
+    save_with_history(saved, actor=warehouse_user, why="Rejected: Fraud confirmed")
+
+    # When the other is rejected with its history row in one statement
+    changed.reject(reason="Fraud confirmed")
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 2):
+        update_with_history(changed, actor=warehouse_user, why="Rejected: Fraud confirmed")
+
+    # Then the row changed, and its new history row says what the two-statement way says
+    row = ReturnCase.objects.get(pk=changed.pk)
+    assert (row.state, row.outcome_reason, row.rejected_at) == (
+        ReturnCase.State.REJECTED,
+        "Fraud confirmed",
+        changed.rejected_at,
+    )
+    history = changed.history.order_by("history_id").last()
+    reference = saved.history.order_by("history_id").last()
+    for name in [*HISTORY_FIELDS, "outcome_reason", "resolution", "refund_trigger"]:
+        assert getattr(history, name) == getattr(reference, name), name
+    assert (history.id, history.rejected_at) == (changed.pk, row.rejected_at)
+    assert changed.history.count() == 2
+
+
+def test_a_change_to_a_case_moved_on_meanwhile_is_refused_and_writes_nothing(warehouse_user):
+    # Given a case under review that another transaction cancelled since it was read
+    case = ReturnCaseFactory()
+    ReturnCase.objects.filter(pk=case.pk).update(state=ReturnCase.State.CANCELLED)
+
+    # When this copy is rejected and saved
+    case.reject(reason="Too late")
+    with pytest.raises(ConcurrentTransition):
+        update_with_history(case, actor=warehouse_user, why="Rejected: Too late")
+
+    # Then the row and its history are as the other transaction left them
+    row = ReturnCase.objects.get(pk=case.pk)
+    assert (row.state, row.outcome_reason) == (ReturnCase.State.CANCELLED, "")
+    assert case.history.count() == 1
 
 
 @pytest.fixture

@@ -221,11 +221,12 @@ def test_each_further_carrier_report_in_a_batch_costs_only_its_own_writes(cs_use
     with CaptureQueriesContext(connection) as for_six:
         in_one_batch(six)
 
-    # then: the four more reports cost their milestone and the case's move (INSERT; the
-    # service's savepoint, lock, UPDATE and history row), not the 16 statements of a report
-    # looked up on its own
+    # then: the four more reports cost their milestone and the case's move (INSERT; UPDATE
+    # with its history row in one statement: the case is locked and read for the batch, and
+    # the batch undoes a failed report without the service's savepoint), not the 16
+    # statements of a report looked up on its own
     assert ReturnCase.objects.filter(state=State.IN_TRANSIT).count() == 8
-    assert (len(for_six) - len(for_two)) / 4 == 6
+    assert (len(for_six) - len(for_two)) / 4 == 2
 
 
 @contextmanager
@@ -576,3 +577,116 @@ def test_a_return_request_for_an_unknown_order_parks_and_the_rest_of_the_batch_o
         == ExceptionKind.CHANNEL_DISPUTE
     )
     assert sorted(ReturnCase.objects.values_list("order__number", flat=True)) == ["7001", "7003"]
+
+
+def screened_effects() -> list[tuple]:
+    """`request_effects`, with each case's risk screening."""
+    rows, messages = request_effects()
+    screening = list(
+        ReturnCase.objects.order_by("order__number", "pk").values_list(
+            "risk_score", "risk_level", "risk_signals"
+        )
+    )
+    return [rows, messages, screening]
+
+
+def test_a_batch_of_requests_on_one_order_sees_its_own_cases_as_one_at_a_time_does(shop):
+    # given: three requests for one unit each of an order line of two units
+    shopify_order(shop, number="7001")
+    events = [
+        return_request("9001", "7001", "w1"),
+        return_request("9002", "7001", "w2"),
+        return_request("9003", "7001", "w3"),
+    ]
+
+    # when: applied one at a time, and (from the same start) in one batch
+    alone, batched, _, _ = both_ways(events, screened_effects)
+
+    # then: the same two cases, the second screened with the first as an earlier claim on the
+    # order; the third refused by the policy (both units claimed by cases of the same batch)
+    assert batched == alone
+    cases, _, (first_risk, second_risk) = batched[0]
+    assert [row[0] for row in cases] == ["7001", "7001"]
+    assert "repeated_claim" not in {s["code"] for s in first_risk[2]}
+    assert "repeated_claim" in {s["code"] for s in second_risk[2]}
+    statuses = [status for status, _, _ in batched[1]]
+    assert statuses == [
+        InboundEventStatus.PROCESSED,
+        InboundEventStatus.PROCESSED,
+        InboundEventStatus.PARKED,
+    ]
+    assert "cannot be opened under our policy" in batched[1][2][2]
+
+
+def test_a_request_failing_in_a_batch_gives_back_what_it_claimed_to_the_rest(shop, monkeypatch):
+    # given: three requests for one unit each of an order line of two units; the second fails
+    # after opening its case (its timeline record cannot be written)
+    from returns import channel_events
+
+    shopify_order(shop, number="7001")
+    events = [
+        return_request("9001", "7001", "w1"),
+        return_request("9002", "7001", "w2"),
+        return_request("9003", "7001", "w3"),
+    ]
+    record = channel_events._record
+
+    def failing_record(case, **kwargs):
+        if kwargs["dedupe_key"].startswith("shopify:return:9002:"):
+            raise RuntimeError("the timeline is unavailable")
+        return record(case, **kwargs)
+
+    monkeypatch.setattr(channel_events, "_record", failing_record)
+
+    # when
+    counts = in_one_batch(events)
+
+    # then: the failed request left no case and no claim: the third request got its unit
+    assert counts == {"processed": 2, "received": 1}
+    failed = InboundEvent.objects.get(pk=events[1].pk)
+    assert "the timeline is unavailable" in failed.last_error
+    linked = ChannelReturn.objects.order_by("external_id").values_list("external_id", flat=True)
+    assert list(linked) == ["9001", "9003"]
+    assert ReturnCase.objects.count() == 2
+    assert OutboxMessage.objects.count() == 2
+
+
+def test_a_carrier_report_failing_in_a_batch_leaves_its_case_as_it_was_for_the_next(
+    parcels, monkeypatch
+):
+    # given: parcel 0 reported delivered (which moves it in transit, then fails to mark it
+    # delivered), then reported in transit: two reports of one run, read for it at once
+    from returns import services
+
+    def failing(**kwargs):
+        raise RuntimeError("delivery cannot be recorded")
+
+    monkeypatch.setattr(services, "return_case_mark_delivered", failing)
+    delivered = receive(
+        "easypost",
+        easypost_body(
+            event_id="evt_0b", status="delivered", at="2026-11-22T15:00:00Z", tracking=tracking(0)
+        ),
+    )
+    moving = receive(
+        "easypost",
+        easypost_body(
+            event_id="evt_0a", status="in_transit", at="2026-11-20T10:00:00Z", tracking=tracking(0)
+        ),
+    )
+
+    # when
+    counts = in_one_batch([delivered, moving])
+
+    # then: the failed report's move was undone, in the database and in the batch's view of
+    # the case: the next report moved it in transit itself
+    assert counts == {"received": 1, "processed": 1}
+    case = ReturnCase.objects.get(pk=parcels[0].pk)
+    assert case.state == State.IN_TRANSIT
+    record = ReturnCaseEvent.objects.get(case=case, kind=ExternalEventKind.IN_TRANSIT)
+    assert record.inbound_event_id == moving.pk
+    assert record.applied == "Case moved to in transit"
+    assert list(case.history.order_by("history_id").values_list("state", flat=True))[-1] == (
+        State.IN_TRANSIT
+    )
+    assert case.history.filter(state=State.IN_TRANSIT).count() == 1
