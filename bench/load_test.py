@@ -36,7 +36,7 @@ from pathlib import Path
 
 # locust patches the standard library with gevent on import: before anything else uses it.
 import gevent
-from locust import HttpUser, between, task
+from locust import FastHttpUser, between, task
 from locust.env import Environment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,10 +145,11 @@ def start_servers(args, port: int) -> list[subprocess.Popen]:
     web = subprocess.Popen(
         [
             str(venv / "gunicorn"),
+            # README's production settings (preloaded app, frozen heap), on a port of our own.
+            "--config=python:erp.gunicorn_config",
             "erp.wsgi",
             f"--bind=127.0.0.1:{port}",
             f"--workers={args.workers}",
-            "--preload",
             "--log-level=warning",
         ],
         cwd=ROOT,
@@ -253,7 +254,10 @@ def user_classes(data: dict):
     site = data["warehouse"]
     signed_in = []
 
-    class SignedIn(HttpUser):
+    # FastHttpUser (geventhttpclient) rather than HttpUser (requests): the same requests,
+    # cookies and redirects for a fraction of the load generator's CPU, which shares the two
+    # cores with the servers it measures.
+    class SignedIn(FastHttpUser):
         abstract = True
         wait_time = between(0.5, 1.5)
         role = ""
@@ -293,7 +297,9 @@ def user_classes(data: dict):
             form = {
                 "csrfmiddlewaretoken": CSRF.search(page.text).group(1),
                 "client_token": CLIENT_TOKEN.search(page.text).group(1),
-                "scans": [gtin],
+                # One scan: the same body requests sent for [gtin] (geventhttpclient does not
+                # expand lists).
+                "scans": gtin,
                 "packaging_ok": "on",
             }
             self.client.post(url, form, name="tablet receive")
@@ -315,7 +321,7 @@ def user_classes(data: dict):
                 name="approve refund",
             )
 
-    class Carrier(HttpUser):
+    class Carrier(FastHttpUser):
         weight = 1
         wait_time = between(0.2, 0.6)
 
@@ -359,15 +365,28 @@ def _database_backends() -> list[int]:
     return pids
 
 
+def _database_sessions() -> int:
+    """Connections opened to the benchmark's database so far (PostgreSQL 14+): each one starts
+    a server process, whose CPU `cpu_sample` cannot see once it has exited."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        (sessions,) = cursor.fetchone()
+    connection.close()
+    return sessions
+
+
 def cpu_sample(processes) -> dict[str, float]:
-    """CPU-seconds used so far by the web server, the Celery worker and the database's
-    server processes (this machine's PostgreSQL: readable under /proc when run as its owner
-    or root; 0 otherwise)."""
+    """CPU-seconds used so far by the web server, the Celery worker, the database's server
+    processes (this machine's PostgreSQL: readable under /proc when run as its owner or root;
+    0 otherwise) and locust, i.e. this process (it shares the same cores)."""
     web, worker = processes
     return {
         "web": _cpu_seconds(web.pid),
         "worker": _cpu_seconds(worker.pid),
         "postgres": sum(_cpu_seconds(pid) for pid in _database_backends()),
+        "locust": time.process_time(),
     }
 
 
@@ -391,15 +410,16 @@ def run_locust(args, host: str, data: dict, processes):
     )
     gevent.sleep(2)
     environment.stats.reset_all()
-    before = cpu_sample(processes)
+    before, sessions = cpu_sample(processes), _database_sessions()
     gevent.spawn_later(args.seconds, runner.quit)
     runner.greenlet.join()
-    after = cpu_sample(processes)
+    after, sessions = cpu_sample(processes), _database_sessions() - sessions
     # What each part of the stack asked of the cores while the mix was measured.
     print(
         "CPU-seconds per second during the run: "
         + ", ".join(f"{name} {(after[name] - before[name]) / args.seconds:.2f}" for name in after)
-        + f" (cores: {os.cpu_count()})"
+        + f" (cores: {os.cpu_count()}); database connections opened: {sessions / args.seconds:.1f}"
+        " per second"
     )
     return environment.stats, runner.exceptions
 

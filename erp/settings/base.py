@@ -116,9 +116,8 @@ else:
     # it): without it a connection PostgreSQL dropped (restart, failover, idle timeout, a
     # pooler) fails the next request's first query with a 500, which for a webhook means a
     # delivery refused until the channel retries. A loopback round trip is a few percent of
-    # the cheapest request (webhook ingest: 1-2 statements). Celery tasks never pay it: the
-    # worker closes the connection before and after each task (celery's Django fixup), so a
-    # task always starts on a fresh connection.
+    # the cheapest request (webhook ingest: 1-2 statements). Celery tasks keep their
+    # connection the same way, checked before each task (erp.celery, CELERY_DB_REUSE_MAX).
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -295,6 +294,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 CELERY_TASK_ACKS_LATE = True
+# Celery's Django fixup closes a worker's database connection only every this many tasks;
+# before each task erp.celery applies CONN_MAX_AGE and the health check, as for a request.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"

@@ -205,3 +205,43 @@ def test_a_worker_reports_in_as_soon_as_it_starts():
 
     # Then its heartbeat is there
     assert WorkerHeartbeat.objects.get().hostname == hostname
+
+
+def _worker_backends() -> set[tuple[int, object]]:
+    """The PostgreSQL server processes connected to the test database other than ours."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, backend_start FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        )
+        return set(cursor.fetchall())
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_worker_keeps_its_database_connection_and_replaces_one_that_was_dropped():
+    from django.db import connection
+
+    with running_worker() as (queue, _hostname):
+        # Given a worker that has run a task (and had time to close its connection, if it does)
+        worker_heartbeat.apply_async(queue=queue).get(timeout=30)
+        time.sleep(0.5)
+        first = _worker_backends()
+
+        # When it runs two more tasks
+        for _ in range(2):
+            worker_heartbeat.apply_async(queue=queue).get(timeout=30)
+        time.sleep(0.5)
+
+        # Then one server process served them all: no new connection per task
+        assert len(first) == 1
+        assert _worker_backends() == first
+
+        # And when PostgreSQL drops that connection between two tasks
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [next(iter(first))[0]])
+        result = worker_heartbeat.apply_async(queue=queue).get(timeout=30)
+
+    # Then the next task still ran, on a new connection (checked before its first query)
+    assert WorkerHeartbeat.objects.get().last_seen_at.isoformat() == result["last_seen_at"]

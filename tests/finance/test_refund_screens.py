@@ -1,12 +1,15 @@
 """The approval queue and a refund's page: evidence beside each refund, a constant number of
 queries, and the actions as plain POST forms (bulk approval reported per refund)."""
 
+import re
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils.html import escape
 
@@ -192,3 +195,32 @@ def test_the_other_tabs_show_each_refunds_state_and_who_decided(client, cs_user,
     assert '<span class="muted">by controller</span>' in row
     assert 'name="refund"' not in row
     assert "formaction" not in row
+
+
+def test_the_refund_page_reads_its_history_without_the_columns_it_does_not_show(
+    client, cs_user, finance_user
+):
+    # given: a refund approved from its page (two history rows)
+    refund = pending(cs_user)
+    client.force_login(finance_user)
+    client.post(reverse("refund_action", args=[refund.pk, "approve"]), {"note": "Checked"})
+
+    # when its page is shown
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(reverse("refund_detail", args=[refund.pk]))
+
+    # then the history read loads only what a row shows
+    (history,) = [q["sql"] for q in queries if '"finance_historicalrefund"' in q["sql"]]
+    selected = set(re.findall(r'"finance_historicalrefund"\."(\w+)"', history.split(" FROM ")[0]))
+    assert selected == {
+        "history_id",
+        "history_date",
+        "state",
+        "history_change_reason",
+        "history_user_id",
+    }
+    # and each row still says when, which state, who and why
+    body = page.content.decode()
+    assert "Checked" in body
+    assert f"<td>{finance_user.username}</td>" in body
+    assert "<td>Approved</td>" in body

@@ -3,6 +3,8 @@ outcome, inspection grades, dispositions, quarantine and release, and each refun
 (proposed, held, released, approved by whom), in time order with their actors, at a constant
 number of queries."""
 
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -10,7 +12,7 @@ from django.urls import reverse
 
 from finance.services.refunds import refund_approve, refund_hold_release, refund_holds_apply
 from returns import workflow
-from returns.selectors import return_case_get, return_case_timeline
+from returns.selectors import TIMELINE_FIELDS, return_case_get, return_case_timeline
 from tests.finance.refund_cases import (
     APPAREL_ANSWERS,
     open_case,
@@ -162,3 +164,39 @@ def test_the_case_page_shows_them_at_a_constant_query_count(client, people):
     assert sizes[0] <= 3
     assert sizes[1] >= 20
     assert counts[0] == counts[1]
+
+
+def test_the_history_is_read_without_the_columns_no_entry_shows(people):
+    # given: a case with a history (requested, then shipped)
+    case = open_case(people["agent"], quantity=1)
+    ship(case, people["agent"])
+    case = return_case_get(pk=case.pk)
+
+    # when its timeline is built
+    with CaptureQueriesContext(connection) as queries:
+        timeline = return_case_timeline(case=case, exceptions=[])
+
+    # then the history read loads only the columns an entry shows, not the case's ~30 others
+    (history,) = [q["sql"] for q in queries if "historicalreturncase" in q["sql"]]
+    selected = set(
+        re.findall(r'"returns_historicalreturncase"\."(\w+)"', history.split(" FROM ")[0])
+    )
+    assert selected == {
+        "history_id",
+        "history_date",
+        "history_change_reason",
+        "history_user_id",
+        *TIMELINE_FIELDS,
+    }
+    # and the history entries still say who changed what, as the full records do
+    records = case.history.select_related("history_user").order_by("history_date", "pk")
+    entries = [e for e in timeline if e.kind == "history"]
+    assert [(e.at, e.title, e.who) for e in entries] == [
+        (
+            r.history_date,
+            r.history_change_reason or "Changed",
+            r.history_user.username if r.history_user else "System",
+        )
+        for r in records
+    ]
+    assert any(e.items for e in entries)
