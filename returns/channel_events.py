@@ -18,7 +18,7 @@ Decisions taken here (README of the behaviour):
 
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
 
@@ -116,6 +116,8 @@ class _RequestLookups:
     reasons: dict[tuple[int, str], str]  # (channel, raw reason) → our code, by its mapping
     active_reasons: set[str]  # our active reason codes
     actors: dict[int, AbstractBaseUser]  # channel → its service account, if it exists
+    # Timeline records of the cases opened in this run, inserted together when it ends.
+    records: list[ReturnCaseEvent] = field(default_factory=list)
 
 
 _request_batch: ContextVar[_RequestLookups | None] = ContextVar("request_batch", default=None)
@@ -178,6 +180,7 @@ def _record(
     data: dict | None = None,
     source: str = SOURCE,
     fresh: bool = False,
+    later: list[ReturnCaseEvent] | None = None,
     **fields,
 ) -> ReturnCaseEvent | None:
     """The report on the case's timeline, once per `dedupe_key`; None if already there.
@@ -185,9 +188,11 @@ def _record(
     `fresh`: the caller knows it is not there (the case is new, or a batch read the case's
     records): no savepoint around the insert, two round trips fewer. Should a concurrent
     worker have recorded it all the same, the unique key fails the event (or its batch's
-    fast pass), and its retry finds the record."""
+    fast pass), and its retry finds the record. `later` (fresh records only): the record is
+    added to it unsaved, for a batch run's one multi-row INSERT (`_records_insert`); the
+    caller adds it last, so that an event that raised adds nothing."""
     create = partial(
-        ReturnCaseEvent.objects.create,
+        ReturnCaseEvent if later is not None else ReturnCaseEvent.objects.create,
         case=case,
         source=source,
         kind=kind,
@@ -199,6 +204,9 @@ def _record(
         inbound_event_id=event.pk,
         **fields,
     )
+    if later is not None:
+        later.append(create())
+        return later[-1]
     if fresh:
         return create()
     try:
@@ -206,6 +214,14 @@ def _record(
             return create()
     except IntegrityError:
         return None
+
+
+def _records_insert(records: list[ReturnCaseEvent]) -> None:
+    """A batch run's new timeline records, in their events' order, in one INSERT; when the
+    run ends, before the batch's next run may read them (a failure here starts the batch
+    over isolated, see `erp.services.inbox_batch`)."""
+    if records:
+        ReturnCaseEvent.objects.bulk_create(records)
 
 
 def _return_label(message: ShopifyReturn) -> str:
@@ -322,6 +338,7 @@ def _open_case(event: InboundEvent, channel: Channel, message: ShopifyReturn) ->
         dedupe_key=f"shopify:return:{message.return_id}:requested",
         event=event,
         fresh=True,  # the case was opened just now: nothing is on its timeline
+        later=known.records if known is not None else None,
         detail=_return_label(message),
         applied=f"Opened {case.rma_number}: {case.decision.get('summary', '')}",
         data={
@@ -567,6 +584,7 @@ def shopify_refund_record(*, event: InboundEvent, message: ShopifyRefund) -> Non
         dedupe_key=key,
         event=event,
         fresh=known is not None,
+        later=known.records if known is not None else None,
         detail=f"{total} {currency} refunded on Shopify"
         + (f" via {refunded[0].gateway}" if refunded and refunded[0].gateway else ""),
         applied="Recorded only: the channel moved the money",
@@ -599,6 +617,8 @@ class _RefundLookups:
     live_cases: dict[int, int]  # order → its newest live case
     recorded: set[tuple[int, str]]  # (case, dedupe key) of the batch's refunds already recorded
     cases: dict[int, ReturnCase]  # the cases the refunds are recorded on, locked, with order
+    # The refunds recorded in this run, inserted together when it ends.
+    records: list[ReturnCaseEvent] = field(default_factory=list)
 
 
 _refund_batch: ContextVar[_RefundLookups | None] = ContextVar("refund_batch", default=None)
@@ -658,11 +678,13 @@ def shopify_refunds_prepare(pairs: list[tuple[InboundEvent, ShopifyRefund]]):
         .filter(pk__in=chosen - {None})
         .order_by("pk")
     }
-    token = _refund_batch.set(_RefundLookups(channels, linked, orders, live_cases, recorded, cases))
+    known = _RefundLookups(channels, linked, orders, live_cases, recorded, cases)
+    token = _refund_batch.set(known)
     try:
         yield
     finally:
         _refund_batch.reset(token)
+    _records_insert(known.records)
 
 
 @contextmanager
@@ -707,9 +729,8 @@ def shopify_return_requests_prepare(pairs: list[tuple[InboundEvent, ShopifyRetur
         usernames[user.username]: user
         for user in get_user_model().objects.filter(username__in=usernames)
     }
-    token = _request_batch.set(
-        _RequestLookups(channels, linked, orders, lines, reasons, active, actors)
-    )
+    known = _RequestLookups(channels, linked, orders, lines, reasons, active, actors)
+    token = _request_batch.set(known)
     try:
         # What opening their cases reads (policy, order lines, risk history), for all of them.
         with services.return_cases_create_prepare(
@@ -718,6 +739,7 @@ def shopify_return_requests_prepare(pairs: list[tuple[InboundEvent, ShopifyRetur
             yield
     finally:
         _request_batch.reset(token)
+    _records_insert(known.records)
 
 
 def shopify_return_requests_footprint(pairs: list[tuple[InboundEvent, ShopifyReturn]]) -> list:

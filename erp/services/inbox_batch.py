@@ -21,7 +21,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from contextlib import AbstractContextManager, ExitStack
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from contextvars import ContextVar
 
 from django.db import transaction
@@ -119,7 +119,7 @@ def _batch(event_ids: list[int], *, isolated: bool) -> dict[str, int]:
         for run in runs_in_order(events, _footprints(events, parsed, isolated=isolated)):
             preparer = _preparers.get((run[0].source, run[0].topic))
             pairs = [(event, parsed[event.pk]) for event in run if event.pk in parsed]
-            with ExitStack() as prepared:
+            with _run_end(isolated=isolated), ExitStack() as prepared:
                 if preparer and pairs:
                     _prepare(prepared, preparer, pairs, isolated=isolated)
                 for event in run:
@@ -139,6 +139,22 @@ def _batch(event_ids: list[int], *, isolated: bool) -> dict[str, int]:
         except Exception as error:
             raise _Isolate from error
     return _write(events)
+
+
+@contextmanager
+def _run_end(*, isolated: bool):
+    """A preparer may write its run's rows as the run ends (the carriers' milestones, in one
+    INSERT): in the fast pass a failure there starts the batch over isolated, as a handler's
+    does; in the isolated pass it leaves the whole batch to the per-event retries, as a
+    failure of the batch's end work does."""
+    try:
+        yield
+    except _Isolate:
+        raise
+    except Exception as error:
+        if isolated:
+            raise
+        raise _Isolate from error
 
 
 def _footprints(events: list[InboundEvent], parsed: dict, *, isolated: bool) -> dict:

@@ -221,12 +221,15 @@ def test_each_further_carrier_report_in_a_batch_costs_only_its_own_writes(cs_use
     with CaptureQueriesContext(connection) as for_six:
         in_one_batch(six)
 
-    # then: the four more reports cost their milestone and the case's move (INSERT; UPDATE
-    # with its history row in one statement: the case is locked and read for the batch, and
-    # the batch undoes a failed report without the service's savepoint), not the 16
-    # statements of a report looked up on its own
+    # then: the four more reports cost only the case's move (UPDATE with its history row in
+    # one statement: the case is locked and read for the batch, and the batch undoes a failed
+    # report without the service's savepoint), not the 16 statements of a report looked up
+    # on its own; their milestones go in with the run's others, one INSERT for the run
     assert ReturnCase.objects.filter(state=State.IN_TRANSIT).count() == 8
-    assert (len(for_six) - len(for_two)) / 4 == 2
+    assert (len(for_six) - len(for_two)) / 4 == 1
+    inserts = [q for q in for_six.captured_queries if q["sql"].startswith("INSERT")]
+    assert [q["sql"].split('"')[1] for q in inserts] == ["returns_returncaseevent"]
+    assert ReturnCaseEvent.objects.filter(kind=ExternalEventKind.IN_TRANSIT).count() == 8
 
 
 @contextmanager
@@ -286,6 +289,37 @@ def test_a_batch_that_loses_a_deadlock_runs_again_whole(parcels, caplog):
     assert "Batch preparer failed" not in caplog.text
     assert counts == {"processed": 2}
     assert ReturnCaseEvent.objects.filter(kind=ExternalEventKind.IN_TRANSIT).count() == 2
+
+
+def test_a_run_whose_milestones_fail_to_insert_runs_again_isolated(parcels, monkeypatch):
+    # given: the multi-row INSERT of a run's milestones fails once (as a lost deadlock or a
+    # dropped connection would)
+    from django.db.models.query import QuerySet
+
+    inserts = []
+    bulk_create = QuerySet.bulk_create
+
+    def fails_once(self, objs, *args, **kwargs):
+        inserts.append(len(objs))
+        if len(inserts) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return bulk_create(self, objs, *args, **kwargs)
+
+    monkeypatch.setattr(QuerySet, "bulk_create", fails_once)
+    events = in_transit_reports([tracking(0), tracking(1)])
+
+    # when
+    counts = in_one_batch(events)
+
+    # then: the batch ran again isolated (the task did not fail), and each report was
+    # applied once, with its milestone
+    assert inserts == [2, 2]
+    assert counts == {"processed": 2}
+    moved = ReturnCase.objects.filter(pk__in=[parcels[0].pk, parcels[1].pk])
+    assert set(moved.values_list("state", flat=True)) == {State.IN_TRANSIT}
+    milestones = ReturnCaseEvent.objects.filter(kind=ExternalEventKind.IN_TRANSIT)
+    assert sorted(milestones.values_list("inbound_event_id", flat=True)) == [e.pk for e in events]
+    assert all(m.applied == "Case moved to in transit" for m in milestones)
 
 
 def test_a_repeated_carrier_report_in_a_batch_or_a_later_one_has_no_second_effect(parcels):
@@ -690,3 +724,51 @@ def test_a_carrier_report_failing_in_a_batch_leaves_its_case_as_it_was_for_the_n
         State.IN_TRANSIT
     )
     assert case.history.filter(state=State.IN_TRANSIT).count() == 1
+
+
+def refund(order_number: str, refund_id: int, webhook_id: str) -> InboundEvent:
+    data = sample_json("shopify_webhook_refunds_create.json")
+    data.update(
+        id=refund_id,
+        order_id=int(order_number),
+        admin_graphql_api_id=f"gid://shopify/Refund/{refund_id}",
+    )
+    return inbound_event_record(
+        source="shopify",
+        account="shop-us",
+        body=json.dumps(data).encode(),
+        headers={"X-Shopify-Topic": "refunds/create", "X-Shopify-Webhook-Id": webhook_id},
+    ).event
+
+
+def test_a_batch_inserts_each_runs_timeline_records_at_once_with_the_effects_of_one_at_a_time(
+    shop,
+):
+    # given: requests opening cases on three orders, then a refund on each order (one of them
+    # sent again under another id): a run of requests, then a run of refunds
+    for number in ("7001", "7002", "7003"):
+        shopify_order(shop, number=number)
+    events = [return_request(f"900{k}", f"700{k}", f"w{k}") for k in (1, 2, 3)]
+    events += [refund(f"700{k}", 5000 + k, f"f{k}") for k in (1, 2, 3)]
+    events.append(refund("7002", 5002, "f2-again"))
+
+    # when: applied one at a time, and (from the same start) in one batch
+    with CaptureQueriesContext(connection) as captured:
+        alone, batched, _, _ = both_ways(events, request_effects)
+
+    # then: the same cases, timelines (in the same order), history and messages; the repeat
+    # recorded nothing; the batch inserted each run's timeline records in one statement
+    assert batched == alone
+    cases, _ = batched[0]
+    timelines = [[kind for kind, *_ in timeline] for *_, timeline, _ in cases]
+    kinds = [ExternalEventKind.CHANNEL_REQUESTED, ExternalEventKind.CHANNEL_REFUND]
+    assert timelines == [kinds] * 3
+    assert {status for status, _, _ in batched[1]} == {InboundEventStatus.PROCESSED}
+    timeline_inserts = [
+        q["sql"]
+        for q in captured.captured_queries
+        if q["sql"].startswith('INSERT INTO "returns_returncaseevent"')
+    ]
+    # one at a time: one per event, the repeat's refused by the unique key (7); the batch:
+    # one per run (2)
+    assert len(timeline_inserts) == 7 + 2
