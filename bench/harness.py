@@ -2,6 +2,7 @@
 
 import atexit
 import os
+import socket
 
 import psycopg
 
@@ -42,3 +43,10 @@ def setup_django(url: str, *, broker: str | None = None) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -2,7 +2,9 @@
 
 Seeds a fresh database (bench/warehouse_bench.py's shop: delivered orders, return cases, a
 tenth of them in transit; plus refunds waiting for approval and an EasyPost account), starts
-gunicorn (production settings) and a Celery worker on a Redis database of its own, then runs
+gunicorn (production settings) and a Celery worker on a Redis database of its own, with what
+production has beside them on 127.0.0.1 (bench/sinks.py: an SMTP server that discards mail and
+the refund tests' payment provider, so the worker's sends succeed), then runs
 `--users` simulated people for `--seconds`, mixing:
 
 - customer service: sign in, search by RMA / order number, open the case;
@@ -11,7 +13,8 @@ gunicorn (production settings) and a Celery worker on a Redis database of its ow
 - carrier webhooks: signed EasyPost tracker updates (no session).
 
 Prints throughput, p95 per endpoint and the error count against the targets (0 errors, p95 ≤
-300 ms); exit status 1 on FAIL. Needs `pip install -r bench/requirements.txt` (locust).
+300 ms), then what the sinks received and the outbox's sent / failed / pending messages per
+topic; exit status 1 on FAIL. Needs `pip install -r bench/requirements.txt` (locust).
 
     .venv/bin/python bench/load_test.py                     # 50 users, 60 s
     .venv/bin/python bench/load_test.py --users 10 --seconds 15 --cases 2000   # a quick look
@@ -27,7 +30,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -42,7 +44,12 @@ from locust.env import Environment
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import REDIS_BROKER, recreate_database, setup_django  # noqa: E402
+from bench.harness import (  # noqa: E402
+    REDIS_BROKER,
+    free_port,
+    recreate_database,
+    setup_django,
+)
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/erp_bench_load"
 TARGET_P95_MS = 300
@@ -121,14 +128,71 @@ def seed(args) -> dict:
 # ---- Servers -----------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def start_sinks() -> tuple[subprocess.Popen, dict]:
+    """bench/sinks.py: an SMTP server and the payment provider, as production has, so the
+    worker's outbox sends succeed rather than retry refused connections. Returns the process
+    and the environment that points gunicorn and the worker at them."""
+    from tests.finance.provider_server import SECRET
+
+    sinks = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "sinks.py")],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    _smtp, smtp_port, _provider, provider_url = sinks.stdout.readline().split()
+    return sinks, {
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": smtp_port,
+        "PAYMENT_PROVIDER_URL": provider_url,
+        "PAYMENT_PROVIDER_SECRET_KEY": SECRET,
+    }
 
 
-def start_servers(args, port: int) -> list[subprocess.Popen]:
+def stop_sinks(sinks: subprocess.Popen) -> str:
+    """Stop the sinks; their line of what they received."""
+    sinks.send_signal(signal.SIGTERM)
+    try:
+        out, _ = sinks.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(sinks.pid, signal.SIGKILL)
+        out, _ = sinks.communicate()
+    return out.strip()
+
+
+def outbox_summary() -> str:
+    """Outbox messages by topic: sent, failed (tried, not sent), pending (never tried), so a
+    run shows the worker's sends succeeded."""
+    from django.db import connections
+    from django.db.models import Count, Q
+
+    from erp.models import OutboxMessage
+
+    unsent = Q(dispatched_at__isnull=True)
+    rows = (
+        OutboxMessage.objects.values("topic")
+        .annotate(
+            sent=Count("pk", filter=Q(dispatched_at__isnull=False)),
+            failed=Count("pk", filter=unsent & Q(attempts__gt=0)),
+            pending=Count("pk", filter=unsent & Q(attempts=0)),
+        )
+        .order_by("topic")
+    )
+    lines = [
+        f"  {row['topic']:<36}{row['sent']:>7} sent{row['failed']:>7} failed"
+        f"{row['pending']:>7} pending"
+        for row in rows
+    ]
+    totals = [sum(row[key] for row in rows) for key in ("sent", "failed", "pending")]
+    connections.close_all()
+    total = f"  {'all':<36}{totals[0]:>7} sent{totals[1]:>7} failed{totals[2]:>7} pending"
+    return "\n".join(["outbox messages at the end (seeding's and the run's):", *lines, total])
+
+
+def start_servers(args, port: int, sinks_env: dict) -> list[subprocess.Popen]:
     env = {
+        **sinks_env,
         **os.environ,
         "DATABASE_URL": args.database_url,
         "DJANGO_SETTINGS_MODULE": "erp.settings.base",
@@ -489,12 +553,18 @@ def main() -> None:
 
     connections.close_all()
     port = free_port()
-    processes = start_servers(args, port)
+    sinks, sinks_env = start_sinks()
     try:
-        stats, exceptions = run_locust(args, f"http://127.0.0.1:{port}", data, processes)
+        processes = start_servers(args, port, sinks_env)
+        try:
+            stats, exceptions = run_locust(args, f"http://127.0.0.1:{port}", data, processes)
+        finally:
+            stop_servers(processes)
     finally:
-        stop_servers(processes)
-    sys.exit(0 if report(stats, exceptions, args.seconds) else 1)
+        received = stop_sinks(sinks)
+    ok = report(stats, exceptions, args.seconds)
+    print(f"\n{received}\n{outbox_summary()}")
+    sys.exit(0 if ok else 1)
 
 
 if __name__ == "__main__":

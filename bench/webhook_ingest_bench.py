@@ -42,7 +42,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import REDIS_BROKER, recreate_database, setup_django  # noqa: E402
+from bench.harness import (  # noqa: E402
+    REDIS_BROKER,
+    free_port,
+    recreate_database,
+    setup_django,
+)
 from bench.inbox_backlog import (  # noqa: E402
     backlog_build,
     effects_check,
@@ -56,12 +61,6 @@ DRAIN_TARGET = 1000.0
 SECRET = "bench-secret"
 CHANNEL = "shop-bench"
 ORDER = "820982911946154508"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def refund_body(n: int) -> bytes:

@@ -368,6 +368,10 @@ PAYMENT_PROVIDER_TIMEOUT_SECONDS = float(os.environ.get("PAYMENT_PROVIDER_TIMEOU
 # Low-risk refunds below this amount (in the refund's currency) are approved automatically.
 REFUND_AUTO_APPROVE_BELOW = os.environ.get("REFUND_AUTO_APPROVE_BELOW", "50.00")
 
+# --- E-mail (customer messages, sent by the outbox dispatcher) --------------------------
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", 25))
+
 # --- Logging --------------------------------------------------------------------------
 LOGGING = {
     "version": 1,
