@@ -343,15 +343,17 @@ def _post_staged(
                         payload_hash,
                     )
                 )
-        if all(line.from_location_id is None for _, line, _ in todo):
-            _movements_insert(
-                cursor,
-                cause_type=cause_type,
-                actor_id=actor_id,
-                occurred_at=occurred_at,
-                now=now,
-                reason=reason,
-            )
+        receipts_only = all(line.from_location_id is None for _, line, _ in todo)
+        if not receipts_only:
+            _lock_and_check(cursor, balances)
+        cursor.execute(
+            f"INSERT INTO {_table(StockMovement)} ({', '.join(MOVEMENT_COLUMNS)}) "
+            "SELECT product_id, qty, lot, from_location_id, from_state, to_location_id, "
+            "to_state, kind, %s, cause_id, %s, %s, %s, idempotency_key, payload_hash, %s "
+            f"FROM {_STAGE} ORDER BY ord",
+            [cause_type, actor_id, occurred_at, now, reason],
+        )
+        if receipts_only:
             cursor.execute(
                 f"""
                 INSERT INTO {balances} AS b ({_KEY}, qty)
@@ -360,104 +362,81 @@ def _post_staged(
                     ON CONFLICT ({_KEY}) DO UPDATE SET qty = b.qty + EXCLUDED.qty
                 """
             )
-            cursor.execute(f"DROP TABLE {_STAGE}")
-            return
-        # Every balance the lines touch, locked in key order as every posting path does (the
-        # count makes PostgreSQL read, so lock, them all). A key no line could take below zero
-        # holds at least all its lines draw from it; the others, if any, are checked below.
-        cursor.execute(
-            f"""
-            WITH keys AS (
-                SELECT {_KEY}, sum(GREATEST(-delta, 0)) AS drawn FROM ({_SIDES}) AS sides
-                 GROUP BY {_KEY}
-            ), locked AS (
-                SELECT b.qty, k.drawn FROM {balances} b JOIN keys k USING ({_KEY})
-                 ORDER BY b.product_id, b.location_id, b.state, b.lot
-                   FOR UPDATE OF b
-            )
-            SELECT (SELECT count(*) FROM keys WHERE drawn > 0)
-                   - count(*) FILTER (WHERE drawn > 0 AND qty >= drawn)
-              FROM locked
-            """
-        )
-        if not cursor.fetchone()[0]:
-            short = None
         else:
-            # The running balance of each such key, line by line, from its locked quantity:
-            # the first line that takes one below zero is refused.
+            # The balances held change by their net; the others are created (an upsert alone
+            # would not do: PostgreSQL checks qty >= 0 on the row it would insert, before the
+            # conflict), adding to a row a concurrent transaction created meanwhile rather than
+            # failing.
             cursor.execute(
                 f"""
-                WITH drawn AS (
-                    SELECT s.ord, s.product_id, s.location_id, s.state, s.lot, s.delta,
-                           COALESCE(b.qty, 0) + sum(s.delta) OVER (
-                               PARTITION BY s.product_id, s.location_id, s.state, s.lot
-                               ORDER BY s.ord
-                           ) AS after
-                      FROM ({_SIDES}) AS s
-                      LEFT JOIN {balances} b USING ({_KEY})
-                     WHERE ({_KEY}) IN (
-                           SELECT product_id, from_location_id, from_state, lot FROM {_STAGE}
-                            WHERE from_location_id IS NOT NULL)
+                WITH net AS MATERIALIZED (
+                    SELECT {_KEY}, sum(delta) AS delta FROM ({_SIDES}) AS sides
+                     GROUP BY {_KEY} HAVING sum(delta) <> 0
+                ), held AS (
+                    UPDATE {balances} b SET qty = b.qty + n.delta FROM net n
+                     WHERE b.product_id = n.product_id AND b.location_id = n.location_id
+                       AND b.state = n.state AND b.lot = n.lot
+                    RETURNING b.product_id, b.location_id, b.state, b.lot
                 )
-                SELECT ord, {_KEY}, after - delta, -delta FROM drawn
-                 WHERE delta < 0 AND after < 0 ORDER BY ord LIMIT 1
+                INSERT INTO {balances} AS b ({_KEY}, qty)
+                SELECT {_KEY}, delta FROM net
+                 WHERE NOT EXISTS (SELECT FROM held WHERE ({_KEY}) = (
+                       net.product_id, net.location_id, net.state, net.lot))
+                 ORDER BY {_KEY}
+                    ON CONFLICT ({_KEY}) DO UPDATE SET qty = b.qty + EXCLUDED.qty
                 """
             )
-            short = cursor.fetchone()
-        if short is not None:
-            index, *key, have, needed = short
-            error = _insufficient(tuple(key), have=have, needed=needed)
-            raise ValidationError(f"Line {index + 1}: {error.message}", code=error.code)
-        _movements_insert(
-            cursor,
-            cause_type=cause_type,
-            actor_id=actor_id,
-            occurred_at=occurred_at,
-            now=now,
-            reason=reason,
-        )
-        # The balances held change by their net; the others are created (an upsert alone would
-        # not do: PostgreSQL checks qty >= 0 on the row it would insert, before the conflict),
-        # adding to a row a concurrent transaction created meanwhile rather than failing.
-        cursor.execute(
-            f"""
-            WITH net AS MATERIALIZED (
-                SELECT {_KEY}, sum(delta) AS delta FROM ({_SIDES}) AS sides
-                 GROUP BY {_KEY} HAVING sum(delta) <> 0
-            ), held AS (
-                UPDATE {balances} b SET qty = b.qty + n.delta FROM net n
-                 WHERE b.product_id = n.product_id AND b.location_id = n.location_id
-                   AND b.state = n.state AND b.lot = n.lot
-                RETURNING b.product_id, b.location_id, b.state, b.lot
-            )
-            INSERT INTO {balances} AS b ({_KEY}, qty)
-            SELECT {_KEY}, delta FROM net
-             WHERE NOT EXISTS (SELECT FROM held WHERE ({_KEY}) = (
-                   net.product_id, net.location_id, net.state, net.lot))
-             ORDER BY {_KEY}
-                ON CONFLICT ({_KEY}) DO UPDATE SET qty = b.qty + EXCLUDED.qty
-            """
-        )
         cursor.execute(f"DROP TABLE {_STAGE}")
 
 
-def _movements_insert(
-    cursor,
-    *,
-    cause_type: str,
-    actor_id: int | None,
-    occurred_at: datetime,
-    now: datetime,
-    reason: str,
-) -> None:
-    """The staged lines into the ledger, in line order."""
+def _lock_and_check(cursor, balances: str) -> None:
+    """Lock every balance the staged lines touch, in key order, and refuse the first line
+    that would take one below zero at its turn."""
+    # Every balance the lines touch, locked in key order as every posting path does (the
+    # count makes PostgreSQL read, so lock, them all). A key no line could take below zero
+    # holds at least all its lines draw from it; the others, if any, are checked below.
     cursor.execute(
-        f"INSERT INTO {_table(StockMovement)} ({', '.join(MOVEMENT_COLUMNS)}) "
-        "SELECT product_id, qty, lot, from_location_id, from_state, to_location_id, "
-        "to_state, kind, %s, cause_id, %s, %s, %s, idempotency_key, payload_hash, %s "
-        f"FROM {_STAGE} ORDER BY ord",
-        [cause_type, actor_id, occurred_at, now, reason],
+        f"""
+        WITH keys AS (
+            SELECT {_KEY}, sum(GREATEST(-delta, 0)) AS drawn FROM ({_SIDES}) AS sides
+             GROUP BY {_KEY}
+        ), locked AS (
+            SELECT b.qty, k.drawn FROM {balances} b JOIN keys k USING ({_KEY})
+             ORDER BY b.product_id, b.location_id, b.state, b.lot
+               FOR UPDATE OF b
+        )
+        SELECT (SELECT count(*) FROM keys WHERE drawn > 0)
+               - count(*) FILTER (WHERE drawn > 0 AND qty >= drawn)
+          FROM locked
+        """
     )
+    if not cursor.fetchone()[0]:
+        return  # every key holds what its lines draw from it
+    # The running balance of each such key, line by line, from its locked quantity: the first
+    # line that takes one below zero is refused.
+    cursor.execute(
+        f"""
+        WITH drawn AS (
+            SELECT s.ord, s.product_id, s.location_id, s.state, s.lot, s.delta,
+                   COALESCE(b.qty, 0) + sum(s.delta) OVER (
+                       PARTITION BY s.product_id, s.location_id, s.state, s.lot
+                       ORDER BY s.ord
+                   ) AS after
+              FROM ({_SIDES}) AS s
+              LEFT JOIN {balances} b USING ({_KEY})
+             WHERE ({_KEY}) IN (
+                   SELECT product_id, from_location_id, from_state, lot FROM {_STAGE}
+                    WHERE from_location_id IS NOT NULL)
+        )
+        SELECT ord, {_KEY}, after - delta, -delta FROM drawn
+         WHERE delta < 0 AND after < 0 ORDER BY ord LIMIT 1
+        """
+    )
+    short = cursor.fetchone()
+    if short is not None:
+        index, *key, have, needed = short
+        error = _insufficient(tuple(key), have=have, needed=needed)
+        raise ValidationError(f"Line {index + 1}: {error.message}", code=error.code)
 
 
 def _post_in_python(
