@@ -87,16 +87,7 @@ def create_with_history(
         f"%s, %s, %s, %s FROM new "
         f"RETURNING {quote(history._meta.get_field(obj._meta.pk.name).column)}"
     )
-    params = [
-        *insert.params,
-        getattr(obj, "_history_date", None) or timezone.now(),
-        "+",
-        actor.pk if actor is not None else None,
-        history_reason(why),
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
+    row = _one_row(sql, [*insert.params, *_history_own(obj, "+", actor=actor, why=why)])
     if row is None:
         return False  # `unless_taken` held by another row
     (obj.pk,) = row
@@ -154,14 +145,9 @@ def update_with_history(obj: models.Model, *, actor: AbstractBaseUser | None, wh
             for field, value in zip(fields, values, strict=True)
         ),
         *where_params,
-        getattr(obj, "_history_date", None) or timezone.now(),
-        "~",
-        actor.pk if actor is not None else None,
-        history_reason(why),
+        *_history_own(obj, "~", actor=actor, why=why),
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
+    row = _one_row(sql, params)
     if row is None:
         if concurrent:
             raise ConcurrentTransition(
@@ -170,6 +156,22 @@ def update_with_history(obj: models.Model, *, actor: AbstractBaseUser | None, wh
         raise type(obj).DoesNotExist(f"{meta.label} {obj.pk} no longer exists.")
     if concurrent:
         obj._update_initial_state()
+
+
+def _history_own(obj: models.Model, kind: str, *, actor, why: str) -> list:
+    """The history row's own values, in `_history_columns` order: when, what, who, why."""
+    return [
+        getattr(obj, "_history_date", None) or timezone.now(),
+        kind,
+        actor.pk if actor is not None else None,
+        history_reason(why),
+    ]
+
+
+def _one_row(sql: str, params: list) -> tuple | None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
 
 
 @cache
