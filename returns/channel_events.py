@@ -118,6 +118,8 @@ class _RequestLookups:
     actors: dict[int, AbstractBaseUser]  # channel → its service account, if it exists
     # Timeline records of the cases opened in this run, inserted together when it ends.
     records: list[ReturnCaseEvent] = field(default_factory=list)
+    # Their links to the Shopify returns, likewise: one INSERT for the run, not one a case.
+    links: list[ChannelReturn] = field(default_factory=list)
 
 
 _request_batch: ContextVar[_RequestLookups | None] = ContextVar("request_batch", default=None)
@@ -325,13 +327,15 @@ def _open_case(event: InboundEvent, channel: Channel, message: ShopifyReturn) ->
             kind=ExceptionKind.CHANNEL_DISPUTE,
             subject_label=subject,
         ) from error
-    ChannelReturn.objects.create(
+    link = ChannelReturn(
         channel=channel,
         external_id=message.return_id,
         name=message.name,
         case=case,
         status=message.status,
     )
+    if known is None:
+        link.save(force_insert=True)
     _record(
         case,
         kind=ExternalEventKind.CHANNEL_REQUESTED,
@@ -349,7 +353,9 @@ def _open_case(event: InboundEvent, channel: Channel, message: ShopifyReturn) ->
         },
     )
     if known is not None:
-        # Last, so a request that failed on the way is not taken for linked by a repeat.
+        # Last, so a request that failed on the way is neither inserted when the run ends
+        # nor taken for linked by a repeat.
+        known.links.append(link)
         known.linked.add((channel.pk, message.return_id))
 
 
@@ -693,7 +699,9 @@ def shopify_return_requests_prepare(pairs: list[tuple[InboundEvent, ShopifyRetur
     the returns already linked, the orders and their lines, the channels' reason mappings and
     the active reason codes and the channels' service accounts from seven queries, instead of
     up to nine per event; and opening their cases reads what it needs once for the batch
-    (`services.return_cases_create_prepare`: policy, locked order lines, risk history)."""
+    (`services.return_cases_create_prepare`: policy, locked order lines, risk history). The
+    run's links to the Shopify returns and its timeline records are inserted as it ends, one
+    statement each."""
     channels = Channel.objects.in_bulk({event.account for event, _ in pairs}, field_name="code")
     ids = [channel.pk for channel in channels.values()]
     linked = set(
@@ -739,6 +747,11 @@ def shopify_return_requests_prepare(pairs: list[tuple[InboundEvent, ShopifyRetur
             yield
     finally:
         _request_batch.reset(token)
+    # Links before the records, as one at a time writes them; only the batch's later runs
+    # read either (a repeat in this run asks `known.linked`). A link a concurrent worker
+    # inserted first fails the unique key here: the batch starts over isolated, as for records.
+    if known.links:
+        ChannelReturn.objects.bulk_create(known.links)
     _records_insert(known.records)
 
 

@@ -772,3 +772,67 @@ def test_a_batch_inserts_each_runs_timeline_records_at_once_with_the_effects_of_
     # one at a time: one per event, the repeat's refused by the unique key (7); the batch:
     # one per run (2)
     assert len(timeline_inserts) == 7 + 2
+
+
+def test_a_batch_links_its_run_of_return_requests_in_one_insert_as_one_at_a_time_does(shop):
+    # given: requests on three orders, one of them sent again under another id
+    for number in ("7001", "7002", "7003"):
+        shopify_order(shop, number=number)
+    events = [return_request(f"900{k}", f"700{k}", f"w{k}") for k in (1, 2, 3)]
+    events.append(return_request("9002", "7002", "w2-again"))
+
+    # when: applied one at a time, and (from the same start) in one batch
+    with CaptureQueriesContext(connection) as captured:
+        alone, batched, _, _ = both_ways(events, request_effects)
+
+    # then: the same cases, each linked once to its Shopify return; the batch inserted the
+    # run's links in one statement
+    assert batched == alone
+    cases, _ = batched[0]
+    links = [link for *_, link, _, _ in cases]
+    assert links == [("9001", "REQUESTED"), ("9002", "REQUESTED"), ("9003", "REQUESTED")]
+    assert {status for status, _, _ in batched[1]} == {InboundEventStatus.PROCESSED}
+    link_inserts = [
+        q["sql"]
+        for q in captured.captured_queries
+        if q["sql"].startswith('INSERT INTO "returns_channelreturn"')
+    ]
+    # one at a time: one per case opened (3; the repeat finds its return linked); the batch: 1
+    assert len(link_inserts) == 3 + 1
+
+
+def test_a_run_whose_return_links_fail_to_insert_runs_again_isolated(shop, monkeypatch):
+    # given: the multi-row INSERT of a run's links fails once (as a link a concurrent worker
+    # inserted first, or a dropped connection, would)
+    from django.db.models.query import QuerySet
+
+    for number in ("7001", "7002"):
+        shopify_order(shop, number=number)
+    events = [return_request(f"900{k}", f"700{k}", f"w{k}") for k in (1, 2)]
+    inserts = []
+    bulk_create = QuerySet.bulk_create
+
+    def fails_once(self, objs, *args, **kwargs):
+        if self.model is ChannelReturn:
+            inserts.append(len(objs))
+            if len(inserts) == 1:
+                raise OperationalError("server closed the connection unexpectedly")
+        return bulk_create(self, objs, *args, **kwargs)
+
+    monkeypatch.setattr(QuerySet, "bulk_create", fails_once)
+
+    # when
+    counts = in_one_batch(events)
+
+    # then: the batch ran again isolated (the task did not fail); each request opened one
+    # case, linked once, with one timeline record and one message
+    assert inserts == [2, 2]
+    assert counts == {"processed": 2}
+    links = ChannelReturn.objects.order_by("external_id")
+    assert list(links.values_list("external_id", "case__order__number")) == [
+        ("9001", "7001"),
+        ("9002", "7002"),
+    ]
+    assert ReturnCase.objects.count() == 2
+    assert ReturnCaseEvent.objects.filter(kind=ExternalEventKind.CHANNEL_REQUESTED).count() == 2
+    assert OutboxMessage.objects.count() == 2
