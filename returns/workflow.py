@@ -23,7 +23,7 @@ from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, JSONObject
 from django_fsm import TransitionNotAllowed, can_proceed, has_transition_perm
 
-from erp.history import save_with_history
+from erp.history import save_with_history, update_with_history
 from erp.models import BundleComponent, ShippedItem
 from warehouse import services as warehouse
 from warehouse.models import (
@@ -262,7 +262,8 @@ def _case_move(case: ReturnCase, name: str, *, actor: AbstractBaseUser, why: str
     if not has_transition_perm(method, actor):
         raise PermissionDenied(f"You may not {name} returns.")
     method()
-    save_with_history(case, actor=actor, why=why)
+    # The case and its history row in one statement (the receipt's and inspection's hot path).
+    update_with_history(case, actor=actor, why=why)
 
 
 @transaction.atomic

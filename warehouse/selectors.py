@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import F, Prefetch, QuerySet
 from django.utils import timezone
 
 from .models import Disposition, PutawayTask, QuarantineRecord, Receipt, ReturnUnit
@@ -81,8 +81,13 @@ def case_units(*, case_id: int) -> list[ReturnUnit]:
 
 
 def receipt_get(*, pk: int) -> Receipt:
-    """A receipt with its units as `receipt.unit_list`. Four queries."""
-    receipt = Receipt.objects.select_related("warehouse", "received_by").get(pk=pk)
+    """A receipt with its units as `receipt.unit_list` and its case's RMA number as
+    `receipt.rma_number` (what the receipt page shows of the case). Four queries."""
+    receipt = (
+        Receipt.objects.select_related("warehouse", "received_by")
+        .annotate(rma_number=F("case__rma_number"))
+        .get(pk=pk)
+    )
     receipt.unit_list = list(_units_with_decisions().filter(receipt=receipt))
     return receipt
 

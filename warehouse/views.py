@@ -372,7 +372,8 @@ class ReceiptView(PermissionRequiredMixin, View):
         context = {
             "receipt": receipt,
             "warehouse": receipt.warehouse,
-            "case": ReturnCase.objects.only("rma_number", "state").get(pk=receipt.case_id),
+            # Read with the receipt: the page shows no more of the case.
+            "rma_number": receipt.rma_number,
             "units": [(unit, unit_next_url(unit)) for unit in units],
             "next_url": unit_next_url(todo[0]) if todo else "",
             **step_context("inspect" if todo else "putaway"),

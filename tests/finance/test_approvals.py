@@ -4,6 +4,7 @@ approval checked item by item, rejection — and every denial changes nothing.""
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth import load_backend
 from django.contrib.auth.models import Permission
 from django.core.exceptions import PermissionDenied, ValidationError
 from django_fsm import TransitionNotAllowed
@@ -20,6 +21,8 @@ from finance.services import (
 from tests.finance.refund_cases import inspect_all, open_case, receive, refund_of, ship
 
 pytestmark = pytest.mark.django_db
+
+BACKEND = "erp.auth_backends.PermissionsPreloadingBackend"
 
 
 def pending(agent, *, quantity=2, price="30.00") -> Refund:
@@ -215,3 +218,36 @@ def test_rejecting_needs_the_permission(cs_user, warehouse_user):
     with pytest.raises(PermissionDenied):
         refund_reject(refund_id=refund.pk, actor=warehouse_user, reason="No")
     assert snapshot(refund) == before
+
+
+def test_approving_is_four_statements_and_writes_the_same_history_row(
+    cs_user, finance_user, django_assert_num_queries
+):
+    # given a refund waiting for approval and the approver as a request loads them
+    refund = pending(cs_user)
+    actor = load_backend(BACKEND).get_user(finance_user.pk)
+
+    # when they approve it: lock (the refund alone, not its case), their limits, the
+    # execution's outbox message, and the refund with its history row in one statement
+    # (the test's savepoint pair around the service's transaction makes six)
+    with django_assert_num_queries(6) as statements:
+        refund_approve(refund_id=refund.pk, actor=actor, note="Checked")
+
+    # then the lock reads no case and the history row is what a save would have written
+    lock = statements.captured_queries[1]["sql"]
+    assert "FOR UPDATE" in lock
+    assert "returns_returncase" not in lock
+    refund.refresh_from_db()
+    assert refund.state == RefundState.APPROVED
+    assert (refund.approved_by_id, refund.execution_round) == (finance_user.pk, 1)
+    last = refund.history.first()
+    assert (last.history_type, last.history_user_id, last.history_change_reason) == (
+        "~",
+        finance_user.pk,
+        "Checked",
+    )
+    assert (last.state, last.approved_by_id, last.approved_at) == (
+        RefundState.APPROVED,
+        finance_user.pk,
+        refund.approved_at,
+    )
