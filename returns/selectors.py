@@ -4,7 +4,7 @@ screen's query count does not grow with the number of cases or lines."""
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from erp.models import ExceptionCase, OrderLine, OutboxMessage, ReasonCode, SalesOrder
@@ -130,31 +130,18 @@ def risk_facts(
     history: CustomerReturnHistory | None = None,
 ) -> RiskFacts:
     """The customer's and the order's history a risk screening weighs: `history` when the
-    caller read it already (for a batch), else in three queries."""
+    caller read it already (for a batch), else read now (`customer_return_histories`)."""
     customer = order.customer
-    if history is not None:
-        delivered = history.delivered_orders
-        prior = len(history.live_cases)
-        on_order = sum(1 for _, order_id in history.live_cases if order_id == order.pk)
-        mismatches = history.mismatches
-    else:
-        cases = ReturnCase.objects.filter(customer=customer).exclude(state__in=VOID_STATES)
-        mismatches = ExceptionCase.objects.filter(
-            subject_type=SubjectType.RETURN_CASE,
-            kind__in=MISMATCH_KINDS,
-            subject_id__in=[str(pk) for pk in cases.values_list("pk", flat=True)],
-        ).count()
-        counts = cases.aggregate(
-            prior=Count("pk"), on_order=Count("pk", filter=Q(order_id=order.pk))
-        )
-        prior, on_order = counts["prior"], counts["on_order"]
-        delivered = SalesOrder.objects.filter(customer=customer, delivered_at__isnull=False).count()
+    if history is None:
+        history = customer_return_histories(customer_ids=[customer.pk])[customer.pk]
     return RiskFacts(
         customer_segment=customer.segment,
-        customer_delivered_orders=delivered,
-        customer_prior_returns=prior,
-        customer_prior_mismatches=mismatches,
-        other_open_claims_on_order=on_order,
+        customer_delivered_orders=history.delivered_orders,
+        customer_prior_returns=len(history.live_cases),
+        customer_prior_mismatches=history.mismatches,
+        other_open_claims_on_order=sum(
+            1 for _, order_id in history.live_cases if order_id == order.pk
+        ),
         days_since_delivery=days_since_delivery,
         return_window_days=return_window_days,
         lines=tuple(lines),
