@@ -49,6 +49,13 @@ def test_receiving_and_inspecting_one_unit_stay_within_the_query_budget(
         inspect(unit, actor)
 
 
+def receive_through_the_screen(client, warehouse, case, product):
+    """The tablet's receive POST of the case's one unit (the client is signed in)."""
+    url = reverse("warehouse_receive_case", args=[warehouse.pk, case.pk])
+    posted = {"client_token": uuid.uuid4().hex, "scans": [product.gtin], "packaging_ok": "on"}
+    return client.post(url, posted, secure=True)
+
+
 def test_the_receive_and_inspection_posts_stay_within_the_screen_budget(
     client,
     cs_user,
@@ -61,10 +68,8 @@ def test_the_receive_and_inspection_posts_stay_within_the_screen_budget(
     order = shipped_order((shirt, 1, "30.00", ()), warehouse=warehouse)
     case = case_in_transit(order, agent=cs_user, manager=operations_user)
     client.force_login(warehouse_user)
-    url = reverse("warehouse_receive_case", args=[warehouse.pk, case.pk])
-    posted = {"client_token": uuid.uuid4().hex, "scans": [shirt.gtin], "packaging_ok": "on"}
     with django_assert_max_num_queries(RECEIVE_SCREEN_BUDGET):
-        response = client.post(url, posted, secure=True)
+        response = receive_through_the_screen(client, warehouse, case, shirt)
     assert response.status_code == 302
     unit = case.receipts.get().units.get()
     answers = {
@@ -99,9 +104,7 @@ def test_the_receipt_page_a_receive_lands_on_reads_the_case_with_the_receipt(
     order = shipped_order((shirt, 1, "30.00", ()), warehouse=warehouse)
     case = case_in_transit(order, agent=cs_user, manager=operations_user)
     client.force_login(warehouse_user)
-    url = reverse("warehouse_receive_case", args=[warehouse.pk, case.pk])
-    posted = {"client_token": uuid.uuid4().hex, "scans": [shirt.gtin], "packaging_ok": "on"}
-    receipt_url = client.post(url, posted, secure=True)["Location"]
+    receipt_url = receive_through_the_screen(client, warehouse, case, shirt)["Location"]
 
     # when the page the receive redirects to is opened: the session (a query without
     # CACHE_URL), the user, the receipt with its warehouse, receiver and case's RMA number,
