@@ -69,6 +69,14 @@ def returnable_lines(*, order: SalesOrder) -> list[OrderLine]:
         order.lines.select_related("product__category").prefetch_related("shipped_items").all()
     )
     claimed = returned_quantities(order_line_ids=[line.pk for line in lines])
+    return with_returnable(order, lines, claimed=claimed)
+
+
+def with_returnable(
+    order: SalesOrder, lines: list[OrderLine], *, claimed: dict[int, int]
+) -> list[OrderLine]:
+    """The order's `lines`, each given `claimed` (from {line: units live cases claim}) and
+    `returnable`: shipped minus claimed."""
     for line in lines:
         shipped = line.quantity if order.shipped_at else 0
         line.claimed = claimed.get(line.pk, 0)

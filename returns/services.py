@@ -324,12 +324,7 @@ class _CreateLookups:
 
     def returnable_lines(self, order: SalesOrder) -> list[OrderLine]:
         """As `selectors.returnable_lines`, from the batch's reads."""
-        lines = self.lines.get(order.pk, [])
-        for line in lines:
-            shipped = line.quantity if order.shipped_at else 0
-            line.claimed = self.claimed.get(line.pk, 0)
-            line.returnable = max(shipped - line.claimed, 0)
-        return lines
+        return selectors.with_returnable(order, self.lines.get(order.pk, []), claimed=self.claimed)
 
     def opened(self, case: ReturnCase, evaluation: "Evaluation") -> None:
         """A case was opened in the batch: its units are claimed, its customer has it."""
