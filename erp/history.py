@@ -8,13 +8,14 @@ stays on the record itself (`outcome_reason`, `override_reason`, a note).
 paths (a receipt, an inspection).
 """
 
+from collections.abc import Iterable
 from functools import cache
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models.expressions import DatabaseDefault
 from django.utils import timezone
-from django_fsm import ConcurrentTransition, ConcurrentTransitionMixin
+from django_fsm import ConcurrentTransition, ConcurrentTransitionMixin, FSMFieldMixin
 
 from erp.sql import insert_of
 
@@ -74,19 +75,7 @@ def create_with_history(
             obj.pk = None
             return False
         return True
-    quote = connection.ops.quote_name
-    copied, columns = _history_columns(obj, history)
-    conflict = (
-        f"ON CONFLICT ({', '.join(map(quote, unless_taken))}) DO NOTHING " if unless_taken else ""
-    )
-    sql = (
-        f"WITH new AS (INSERT INTO {insert.table} ({', '.join(insert.columns)}) "
-        f"VALUES ({insert.placeholders}) {conflict}RETURNING *) "
-        f"INSERT INTO {quote(history._meta.db_table)} ({', '.join(map(quote, columns))}) "
-        f"SELECT {', '.join('new.' + quote(field.column) for field in copied)}, "
-        f"%s, %s, %s, %s FROM new "
-        f"RETURNING {quote(history._meta.get_field(obj._meta.pk.name).column)}"
-    )
+    sql = _create_statement(type(obj), tuple(insert.columns), unless_taken)
     row = _one_row(sql, [*insert.params, *_history_own(obj, "+", actor=actor, why=why)])
     if row is None:
         return False  # `unless_taken` held by another row
@@ -96,40 +85,125 @@ def create_with_history(
     return True
 
 
-def update_with_history(obj: models.Model, *, actor: AbstractBaseUser | None, why: str) -> None:
+@cache
+def _create_statement(
+    model: type[models.Model], inserted: tuple[str, ...], unless_taken: tuple[str, ...]
+) -> str:
+    """`create_with_history`'s statement for `model` inserting the (quoted) columns
+    `inserted`: the same text for every row that inserts them, built once."""
+    meta = model._meta
+    history = _history_model(model)
+    quote = connection.ops.quote_name
+    copied, columns = _history_columns(model, history)
+    conflict = (
+        f"ON CONFLICT ({', '.join(map(quote, unless_taken))}) DO NOTHING " if unless_taken else ""
+    )
+    return (
+        f"WITH new AS (INSERT INTO {quote(meta.db_table)} ({', '.join(inserted)}) "
+        f"VALUES ({', '.join(['%s'] * len(inserted))}) {conflict}RETURNING *) "
+        f"INSERT INTO {quote(history._meta.db_table)} ({', '.join(map(quote, columns))}) "
+        f"SELECT {', '.join('new.' + quote(field.column) for field in copied)}, "
+        f"%s, %s, %s, %s FROM new "
+        f"RETURNING {quote(history._meta.get_field(meta.pk.name).column)}"
+    )
+
+
+def update_with_history(
+    obj: models.Model,
+    *,
+    actor: AbstractBaseUser | None,
+    why: str,
+    fields: Iterable[str] | None = None,
+) -> None:
     """Save the changed `obj` (every field, as `save()` does) and write its "~" history row
     (who, why) in one statement on PostgreSQL — `WITH changed AS (UPDATE … RETURNING *)
     INSERT INTO <history> SELECT … FROM changed` — where `save_with_history` takes two and
     builds both through the ORM.
 
+    `fields`: the only fields that changed (`fields_changed`), as `save(update_fields=…)`
+    takes them (auto_now fields are set too): the UPDATE sets those alone, and the history
+    row still copies the whole row, as the UPDATE returns it. A transition changes two to
+    five of a case's thirty-odd columns; each column set costs its conversion and quoting.
+
     A django-fsm `ConcurrentTransitionMixin` model is updated only while its state is still
     the one it was read in; otherwise it raises `ConcurrentTransition`, as `save()` does.
     Other databases and models whose history this cannot copy plainly go through
     `save_with_history`. No save signals are sent (see `create_with_history`)."""
-    history = _history_model(type(obj))
+    model = type(obj)
     meta = obj._meta
-    if obj.pk is None or meta.parents or not _copies_plainly(history):
+    if obj.pk is None or meta.parents or not _copies_plainly(_history_model(model)):
         save_with_history(obj, actor=actor, why=why)
         return
+    sql, set_fields, state_fields = _update_statement(
+        model, None if fields is None else frozenset(fields)
+    )
+    values = [field.pre_save(obj, False) for field in set_fields]
+    if any(isinstance(value, DatabaseDefault) for value in values):
+        save_with_history(obj, actor=actor, why=why)
+        return
+    params = [
+        *(
+            field.get_db_prep_save(value, connection)
+            for field, value in zip(set_fields, values, strict=True)
+        ),
+        meta.pk.get_db_prep_value(obj.pk, connection),
+    ]
+    concurrent = isinstance(obj, ConcurrentTransitionMixin)
+    if concurrent:
+        initial = obj._ConcurrentTransitionMixin__initial_states
+        params += [initial[field.attname] for field in state_fields]
+    row = _one_row(sql, [*params, *_history_own(obj, "~", actor=actor, why=why)])
+    if row is None:
+        if concurrent:
+            raise ConcurrentTransition(
+                "Cannot save object! The state has been changed since fetched from the database!"
+            )
+        raise type(obj).DoesNotExist(f"{meta.label} {obj.pk} no longer exists.")
+    if concurrent:
+        obj._update_initial_state()
+
+
+def field_values(obj: models.Model) -> dict[str, object]:
+    """{attname: value} of `obj`'s own columns now, for `fields_changed` after a change."""
+    return {field.attname: getattr(obj, field.attname) for field in obj._meta.local_concrete_fields}
+
+
+def fields_changed(obj: models.Model, before: dict[str, object]) -> list[str]:
+    """The names of `obj`'s fields whose value is not the one in `before` (`field_values`):
+    what a change that assigns fields (a transition) changed, for `update_with_history`.
+    A value changed in place (a JSON dict mutated, not assigned) compares equal to itself
+    and is not seen: code that does so saves every field (`fields=None`)."""
+    return [
+        field.name
+        for field in obj._meta.local_concrete_fields
+        if getattr(obj, field.attname) != before[field.attname]
+    ]
+
+
+@cache
+def _update_statement(
+    model: type[models.Model], names: frozenset[str] | None
+) -> tuple[str, list[models.Field], list[models.Field]]:
+    """`update_with_history`'s statement for `model` setting `names` (every field if None)
+    with the fields it sets and the state fields it checks, in parameter order: the same
+    text for every row of the model, built once (quoting thirty-odd names each time cost
+    more than the row's values). Parameters: the values, the primary key, the initial states
+    of a `ConcurrentTransitionMixin` model's state fields, then the history row's own."""
+    meta = model._meta
+    history = _history_model(model)
     quote = connection.ops.quote_name
     fields = [
         field
         for field in meta.local_concrete_fields
-        if not field.primary_key and not field.generated
+        if not field.primary_key
+        and not field.generated
+        and (names is None or field.name in names or getattr(field, "auto_now", False))
     ]
-    values = [field.pre_save(obj, False) for field in fields]
-    if any(isinstance(value, DatabaseDefault) for value in values):
-        save_with_history(obj, actor=actor, why=why)
-        return
-    where = [f"{quote(meta.pk.column)} = %s"]
-    where_params = [meta.pk.get_db_prep_value(obj.pk, connection)]
-    concurrent = isinstance(obj, ConcurrentTransitionMixin)
-    if concurrent:
-        initial = obj._ConcurrentTransitionMixin__initial_states
-        for field in obj.state_fields:
-            where.append(f"{quote(field.column)} = %s")
-            where_params.append(initial[field.attname])
-    copied, columns = _history_columns(obj, history)
+    states = []
+    if issubclass(model, ConcurrentTransitionMixin):
+        states = [field for field in meta.fields if isinstance(field, FSMFieldMixin)]
+    where = [f"{quote(field.column)} = %s" for field in [meta.pk, *states]]
+    copied, columns = _history_columns(model, history)
     sql = (
         f"WITH changed AS (UPDATE {quote(meta.db_table)} SET "
         f"{', '.join(f'{quote(field.column)} = %s' for field in fields)} "
@@ -139,23 +213,7 @@ def update_with_history(obj: models.Model, *, actor: AbstractBaseUser | None, wh
         f"%s, %s, %s, %s FROM changed "
         f"RETURNING {quote(history._meta.get_field(meta.pk.name).column)}"
     )
-    params = [
-        *(
-            field.get_db_prep_save(value, connection)
-            for field, value in zip(fields, values, strict=True)
-        ),
-        *where_params,
-        *_history_own(obj, "~", actor=actor, why=why),
-    ]
-    row = _one_row(sql, params)
-    if row is None:
-        if concurrent:
-            raise ConcurrentTransition(
-                "Cannot save object! The state has been changed since fetched from the database!"
-            )
-        raise type(obj).DoesNotExist(f"{meta.label} {obj.pk} no longer exists.")
-    if concurrent:
-        obj._update_initial_state()
+    return sql, fields, states
 
 
 def _history_own(obj: models.Model, kind: str, *, actor, why: str) -> list:
@@ -181,6 +239,7 @@ def _history_model(model: type[models.Model]) -> type[models.Model]:
     return model.history.model
 
 
+@cache
 def _copies_plainly(history) -> bool:
     """Whether a history row is a plain copy of the record's tracked columns plus who, when,
     what and why (no m2m or extra history fields): then one statement can write it."""
@@ -195,11 +254,12 @@ def _copies_plainly(history) -> bool:
     )
 
 
-def _history_columns(obj: models.Model, history) -> tuple[list, list[str]]:
+@cache
+def _history_columns(model: type[models.Model], history) -> tuple[list, list[str]]:
     """The record's fields its history copies, and the history's columns they and the
     history's own (when, what, who, why) go to, in that order."""
     tracked = {field.attname for field in history.tracked_fields}
-    copied = [field for field in obj._meta.local_concrete_fields if field.attname in tracked]
+    copied = [field for field in model._meta.local_concrete_fields if field.attname in tracked]
     own = ["history_date", "history_type", "history_user", "history_change_reason"]
     columns = [history._meta.get_field(field.name).column for field in copied]
     columns += [history._meta.get_field(name).column for name in own]

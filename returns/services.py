@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial, wraps
 
@@ -17,11 +17,17 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed, can_proceed, has_transition_perm
 
-from erp.history import create_with_history, save_with_history, update_with_history
-from erp.models import ExceptionCase, OrderLine, ReasonCode, SalesOrder
+from erp.history import (
+    create_with_history,
+    field_values,
+    fields_changed,
+    save_with_history,
+    update_with_history,
+)
+from erp.models import ExceptionCase, OrderLine, OutboxMessage, ReasonCode, SalesOrder
 from erp.models.exceptions import ACTIVE_STATES, ExceptionKind, SubjectType
 from erp.selectors import open_exceptions_exist
-from erp.services import exception_open, outbox_enqueue_noted
+from erp.services import exception_open, outbox_enqueue_noted, outbox_enqueue_noted_many
 from erp.validators import validate_photo
 from inventory import services as inventory
 from inventory.models import CauseType, InventoryUnit, MovementKind, StockBalance, StockMovement
@@ -321,6 +327,8 @@ class _CreateLookups:
     claimed: dict[int, int]  # order line → units live cases claim
     histories: dict[int, selectors.CustomerReturnHistory]  # customer → return history
     undo: list[Callable[[], None]]
+    # The opened cases' customer messages and their notes, queued when the batch ends.
+    messages: list[tuple[OutboxMessage, ReturnCaseMessage]] = field(default_factory=list)
 
     def returnable_lines(self, order: SalesOrder) -> list[OrderLine]:
         """As `selectors.returnable_lines`, from the batch's reads."""
@@ -384,6 +392,10 @@ def return_cases_create_prepare(*, order_ids: Collection[int]) -> Iterator[None]
         yield
     finally:
         _create_batch.reset(token)
+    # Before the caller's own end-of-batch writes, as one case at a time queues them: when
+    # the case is opened. Should it fail, the caller's batch fails with it (the inbox then
+    # runs the batch again isolated).
+    _messages_queue(known)
 
 
 @contextmanager
@@ -509,10 +521,16 @@ def return_case_create(
                 size=photo.size,
                 uploaded_by=actor,
             )
+        before = field_values(case)
         if evaluation.held:
             case.hold_for_review()
             why = "Held for fraud review" if evaluation.risk.is_high else "Held for manual review"
-            update_with_history(case, actor=None, why=f"{why} (policy: {deciding.rule_name})")
+            update_with_history(
+                case,
+                actor=None,
+                why=f"{why} (policy: {deciding.rule_name})",
+                fields=fields_changed(case, before),
+            )
             if evaluation.risk.is_high:
                 exception_open(
                     kind=ExceptionKind.FRAUD_REVIEW,
@@ -524,12 +542,17 @@ def return_case_create(
                     evidence={"risk_score": case.risk_score, "signals": case.risk_signals},
                     sales_order=order,
                 )
-            _message(case, Template.UNDER_REVIEW)
+            _message(case, Template.UNDER_REVIEW, batch=known)
         else:
             case.authorize(ship_by=_ship_by(case, evaluation.now))
-            update_with_history(case, actor=None, why=f"Authorized by policy: {deciding.rule_name}")
+            update_with_history(
+                case,
+                actor=None,
+                why=f"Authorized by policy: {deciding.rule_name}",
+                fields=fields_changed(case, before),
+            )
             _exchange_reserve(case, actor=actor)
-            _message(case, Template.AUTHORIZED)
+            _message(case, Template.AUTHORIZED, batch=known)
             # Another trigger proposes nothing now: no need to lock and read the case to learn so.
             if case.refund_trigger == RefundTrigger.ON_AUTHORIZATION:
                 case_refund_evaluate(
@@ -609,8 +632,10 @@ def _exchange_release(case: ReturnCase, *, actor: AbstractBaseUser | None) -> No
 _save = save_with_history
 
 
-def _message(case: ReturnCase, template: str) -> None:
-    outbox_enqueue_noted(
+def _message(case: ReturnCase, template: str, *, batch: "_CreateLookups | None" = None) -> None:
+    """Queue the customer's message and note it on the case; in a batch opening cases
+    (`batch`), when the batch ends, with the batch's others (`_messages_queue`)."""
+    message = OutboxMessage(
         topic=MESSAGE_TOPIC,
         payload={
             "template": template,
@@ -621,9 +646,26 @@ def _message(case: ReturnCase, template: str) -> None:
         dedupe_key=f"return_case:{case.pk}:{template}",
         # The customer reads "authorized" before "received", never the other way round.
         ordering_key=f"return_case:{case.pk}",
-        note=ReturnCaseMessage(case=case, template=template),
+    )
+    note = ReturnCaseMessage(case=case, template=template)
+    if batch is not None:
+        batch.messages.append((message, note))
+        batch.undo.append(batch.messages.pop)
+        return
+    outbox_enqueue_noted(
+        topic=message.topic,
+        payload=message.payload,
+        dedupe_key=message.dedupe_key,
+        ordering_key=message.ordering_key,
+        note=note,
         message_id_field="outbox_message_id",
     )
+
+
+def _messages_queue(batch: "_CreateLookups") -> None:
+    """The messages of the cases a batch opened, with their notes, in their order: three
+    statements for the batch instead of one a case."""
+    outbox_enqueue_noted_many(batch.messages, message_id_field="outbox_message_id")
 
 
 def _required(text: str, field: str, what: str) -> str:
@@ -700,8 +742,9 @@ def _transition(
         raise PermissionDenied(f"You may not {name} returns.")
     if check:
         check(case)
+    before = field_values(case)
     method(**kwargs)
-    update_with_history(case, actor=actor, why=why)
+    update_with_history(case, actor=actor, why=why, fields=fields_changed(case, before))
     if held is not None and case_id in held:
         held[case_id] = case
     return case

@@ -100,10 +100,14 @@ def quantity(value, *, field: str) -> int:
 
 def lower_keys(value):
     """The same structure with every object key lower-cased, for feeds whose casing varies."""
+    # Scalars are taken as they are without a call each: a 3PL summary has thousands.
     if isinstance(value, dict):
-        return {str(k).lower(): lower_keys(v) for k, v in value.items()}
+        return {
+            str(k).lower(): lower_keys(v) if isinstance(v, dict | list) else v
+            for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [lower_keys(v) for v in value]
+        return [lower_keys(v) if isinstance(v, dict | list) else v for v in value]
     return value
 
 

@@ -29,7 +29,7 @@ from .master_data import (
     reason_mappings_load_platform_defaults,
     worker_heartbeat_record,
 )
-from .outbox import outbox_enqueue, outbox_enqueue_noted
+from .outbox import outbox_enqueue, outbox_enqueue_noted, outbox_enqueue_noted_many
 from .outbox_dispatch import (
     outbox_dispatch_after_commit,
     outbox_dispatch_due,
@@ -62,6 +62,7 @@ __all__ = [
     "outbox_dispatch_due",
     "outbox_enqueue",
     "outbox_enqueue_noted",
+    "outbox_enqueue_noted_many",
     "outbox_message_replay",
     "outbox_sender_register",
     "outbox_sender_unregister",

@@ -8,7 +8,13 @@ import pytest
 from django.db import connection
 from django_fsm import ConcurrentTransition
 
-from erp.history import create_with_history, save_with_history, update_with_history
+from erp.history import (
+    create_with_history,
+    field_values,
+    fields_changed,
+    save_with_history,
+    update_with_history,
+)
 from erp.models import OutboxMessage, Warehouse
 from erp.services import outbox_dispatch, outbox_enqueue, outbox_enqueue_noted
 from returns.models import ReturnCase, ReturnCaseMessage
@@ -108,6 +114,46 @@ def test_a_change_and_its_history_row_are_one_statement_and_the_same_as_two(
     assert changed.history.count() == 2
 
 
+def test_a_change_naming_its_fields_sets_only_those_and_its_history_row_copies_the_whole_row(
+    warehouse_user, django_assert_num_queries
+):
+    # Given two cases under review; another transaction changed one's agent note since it
+    # was read, and the other is rejected the two-statement way
+    saved, changed = ReturnCaseFactory(), ReturnCaseFactory(agent_note="read")
+    saved.reject(reason="Fraud confirmed")
+    save_with_history(saved, actor=warehouse_user, why="Rejected: Fraud confirmed")
+    ReturnCase.objects.filter(pk=changed.pk).update(agent_note="meanwhile")
+
+    # When the stale copy is rejected, saving the fields the transition changed
+    before = field_values(changed)
+    changed.reject(reason="Fraud confirmed")
+    fields = fields_changed(changed, before)
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 2):
+        update_with_history(
+            changed, actor=warehouse_user, why="Rejected: Fraud confirmed", fields=fields
+        )
+
+    # Then only those were set: the transition's fields changed, the note kept its new value
+    assert sorted(fields) == ["outcome_reason", "rejected_at", "state"]
+    row = ReturnCase.objects.get(pk=changed.pk)
+    assert (row.state, row.outcome_reason, row.rejected_at, row.agent_note) == (
+        ReturnCase.State.REJECTED,
+        "Fraud confirmed",
+        changed.rejected_at,
+        "meanwhile",
+    )
+    # And the history row is the whole row as it now is, as the two-statement way writes it
+    history = changed.history.order_by("history_id").last()
+    reference = saved.history.order_by("history_id").last()
+    for name in [*HISTORY_FIELDS, "outcome_reason", "resolution", "refund_trigger"]:
+        assert getattr(history, name) == getattr(reference, name), name
+    assert (history.id, history.rejected_at, history.agent_note) == (
+        changed.pk,
+        row.rejected_at,
+        "meanwhile",
+    )
+
+
 def test_a_change_to_a_case_moved_on_meanwhile_is_refused_and_writes_nothing(warehouse_user):
     # Given a case under review that another transaction cancelled since it was read
     case = ReturnCaseFactory()
@@ -117,6 +163,11 @@ def test_a_change_to_a_case_moved_on_meanwhile_is_refused_and_writes_nothing(war
     case.reject(reason="Too late")
     with pytest.raises(ConcurrentTransition):
         update_with_history(case, actor=warehouse_user, why="Rejected: Too late")
+    # Nor when it names the fields it changed
+    with pytest.raises(ConcurrentTransition):
+        update_with_history(
+            case, actor=warehouse_user, why="Rejected: Too late", fields=["state", "outcome_reason"]
+        )
 
     # Then the row and its history are as the other transaction left them
     row = ReturnCase.objects.get(pk=case.pk)

@@ -836,3 +836,166 @@ def test_a_run_whose_return_links_fail_to_insert_runs_again_isolated(shop, monke
     assert ReturnCase.objects.count() == 2
     assert ReturnCaseEvent.objects.filter(kind=ExternalEventKind.CHANNEL_REQUESTED).count() == 2
     assert OutboxMessage.objects.count() == 2
+
+
+def message_effects() -> list[tuple]:
+    """Per case (by order): its customer messages as queued (topic, template, recipient,
+    ordering key, and whether payload and key name the case) and the notes on its timeline,
+    each noting its message."""
+    rows = []
+    for case in ReturnCase.objects.order_by("order__number"):
+        notes = list(case.messages.order_by("pk").values_list("template", "outbox_message_id"))
+        messages = OutboxMessage.objects.in_bulk([message_id for _, message_id in notes])
+        rows.append(
+            (
+                case.order.number,
+                [
+                    (
+                        template,
+                        messages[message_id].topic,
+                        messages[message_id].payload["template"],
+                        messages[message_id].payload["to"],
+                        messages[message_id].payload["case_id"] == case.pk,
+                        messages[message_id].payload["rma_number"] == case.rma_number,
+                        messages[message_id].dedupe_key == f"return_case:{case.pk}:{template}",
+                        messages[message_id].ordering_key == f"return_case:{case.pk}",
+                        messages[message_id].status,
+                    )
+                    for template, message_id in notes
+                ],
+            )
+        )
+    return [rows, OutboxMessage.objects.count()]
+
+
+def outbox_inserts(captured) -> list[str]:
+    """The statements that inserted outbox messages (alone, or with the row noting them)."""
+    return [q["sql"] for q in captured.captured_queries if 'INTO "erp_outboxmessage"' in q["sql"]]
+
+
+def test_a_run_of_return_requests_queues_its_messages_at_its_end_as_one_at_a_time_does(
+    shop, django_capture_on_commit_callbacks
+):
+    # given: requests on three orders, one of them sent again under another id
+    for number in ("7001", "7002", "7003"):
+        shopify_order(shop, number=number)
+    events = [return_request(f"900{k}", f"700{k}", f"w{k}") for k in (1, 2, 3)]
+    events.append(return_request("9002", "7002", "w2-again"))
+
+    # when: applied one at a time, and (from the same start) in one batch
+    with (
+        CaptureQueriesContext(connection) as captured,
+        django_capture_on_commit_callbacks() as callbacks,
+    ):
+        alone, batched, _, _ = both_ways(events, message_effects)
+
+    # then: the same messages, one per case opened (the repeat queues none), each noted on
+    # its case's timeline and naming it, pending dispatch
+    assert batched == alone
+    cases, messages = batched[0]
+    assert messages == 3
+    for _, notes in cases:
+        ((template, topic, payload_template, to, *names_case, status),) = notes
+        assert (template, topic, payload_template, status) == (
+            "return_authorized",
+            "customer.message",
+            "return_authorized",
+            "pending",
+        )
+        assert to
+        assert all(names_case)
+    # one at a time: one statement per case (3); the batch: one for the run
+    assert len(outbox_inserts(captured)) == 3 + 1
+    # and the batch asked for one dispatch after its commit
+    assert [callback.__name__ for callback in callbacks] == ["_send_dispatch"]
+
+
+def test_a_key_queued_before_a_run_is_noted_against_its_first_message_and_not_queued_again(
+    shop,
+):
+    # given: the message the second request's case will queue, queued before (as a replayed
+    # batch whose case keeps its id would find it)
+    from erp.services import outbox_enqueue
+
+    for number in ("7001", "7002"):
+        shopify_order(shop, number=number)
+    events = [return_request(f"900{k}", f"700{k}", f"w{k}") for k in (1, 2)]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence('returns_returncase', 'id'))")
+        (last,) = cursor.fetchone()
+    earlier = outbox_enqueue(
+        topic="customer.message",
+        payload={"template": "earlier"},
+        dedupe_key=f"return_case:{last + 2}:return_authorized",
+    )
+
+    # when
+    counts = in_one_batch(events)
+
+    # then: both cases opened; the second's note names the earlier message, queued once
+    assert counts == {"processed": 2}
+    first, second = ReturnCase.objects.order_by("pk")
+    assert second.pk == last + 2
+    assert list(second.messages.values_list("outbox_message_id", flat=True)) == [earlier.pk]
+    (note,) = first.messages.all()
+    assert OutboxMessage.objects.get(pk=note.outbox_message_id).payload["case_id"] == first.pk
+    assert OutboxMessage.objects.count() == 2
+    assert OutboxMessage.objects.get(pk=earlier.pk).payload == {"template": "earlier"}
+
+
+def test_a_run_whose_messages_fail_to_queue_runs_again_isolated(shop, monkeypatch):
+    # given: the statement queueing a run's messages fails once (a dropped connection)
+    from erp.services import outbox
+
+    for number in ("7001", "7002"):
+        shopify_order(shop, number=number)
+    events = [return_request(f"900{k}", f"700{k}", f"w{k}") for k in (1, 2)]
+    calls = []
+    queue = outbox.outbox_enqueue_noted_many
+
+    def fails_once(queued, **kwargs):
+        calls.append(len(queued))
+        if len(calls) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return queue(queued, **kwargs)
+
+    monkeypatch.setattr("returns.services.outbox_enqueue_noted_many", fails_once)
+
+    # when
+    counts = in_one_batch(events)
+
+    # then: the batch ran again isolated; each case has exactly one message, noted once
+    assert calls == [2, 2]
+    assert counts == {"processed": 2}
+    assert ReturnCase.objects.count() == 2
+    assert OutboxMessage.objects.count() == 2
+    for case in ReturnCase.objects.all():
+        (note,) = case.messages.all()
+        message = OutboxMessage.objects.get(pk=note.outbox_message_id)
+        assert message.payload["case_id"] == case.pk
+
+
+def test_each_further_return_request_in_a_batch_costs_only_its_cases_three_writes(shop):
+    # given: requests on two orders, and on six others; the channel's service account exists
+    # (the first request ever creates it)
+    from returns.channel_events import channel_actor
+
+    channel_actor(shop)
+    for k in range(8):
+        shopify_order(shop, number=f"70{k:02d}")
+    two = [return_request(f"90{k:02d}", f"70{k:02d}", f"w{k}") for k in range(2)]
+    six = [return_request(f"90{k:02d}", f"70{k:02d}", f"w{k}") for k in range(2, 8)]
+
+    # when: each set is applied in a batch
+    with CaptureQueriesContext(connection) as for_two:
+        in_one_batch(two)
+    with CaptureQueriesContext(connection) as for_six:
+        in_one_batch(six)
+
+    # then: the four more requests cost their case, its line and its authorization (each with
+    # its history row in one statement); their messages, links and timeline records go in with
+    # the run's others, one INSERT each for the run
+    assert ReturnCase.objects.filter(state=State.AUTHORIZED).count() == 8
+    assert (len(for_six) - len(for_two)) / 4 == 3
+    assert OutboxMessage.objects.count() == 8
+    assert ReturnCaseEvent.objects.filter(kind=ExternalEventKind.CHANNEL_REQUESTED).count() == 8
