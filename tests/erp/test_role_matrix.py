@@ -10,9 +10,10 @@ from html.parser import HTMLParser
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import QueryDict
-from django.urls import get_resolver, reverse
+from django.urls import get_resolver, reverse, set_script_prefix
 
 from erp.models import Product
+from erp.navigation import nav_items_for, navigation
 from erp.roles import Role
 from inventory import services as inventory_services
 from returns.models import ReturnPhoto
@@ -694,6 +695,26 @@ def test_navigation_marks_the_current_section(client_as, page_url):
     # A detail page belongs to its list's section, without claiming to be that page.
     assert on_detail["Orders"] == "true"
     assert [current for current in on_detail.values() if current] == ["true"]
+
+
+def test_navigation_links_follow_the_script_prefix(client_as, page_url):
+    # Given the top bar's links, reversed once per process and prefix (erp.navigation)
+    client = client_as("operations")
+    response = client.get(page_url("order_list"))
+    plain = [href for _label, href, _current in nav_links(response)]
+    request = response.wsgi_request
+
+    # When the app is served under a prefix (WSGIHandler sets it from SCRIPT_NAME)
+    set_script_prefix("/erp/")
+    try:
+        prefixed = [url for _item, url in navigation(request)["nav_items"]]
+    finally:
+        set_script_prefix("/")
+
+    # Then every link carries that prefix, and the links without it are unchanged
+    assert prefixed == [f"/erp{href}" for href in plain]
+    assert [url for _item, url in navigation(request)["nav_items"]] == plain
+    assert plain == [reverse(item.url_name) for item in nav_items_for(request.user)]
 
 
 def test_signed_in_header_names_the_user_and_role(client_as, page_url):

@@ -11,9 +11,10 @@ from unittest import mock
 import django.utils.html
 from django.template.defaultfilters import date
 from django.utils import timezone
+from django.utils.timesince import timesince
 from django.utils.timezone import localtime
 
-from finance.templatetags.refunds import refund_inspection, refund_rows
+from finance.templatetags.refunds import refund_inspection, refund_rows, waiting
 
 HOSTILE = "<b>&\"'x"
 WAITING = datetime.timedelta(days=3, hours=2, minutes=30)
@@ -248,3 +249,19 @@ def test_the_queue_rows_escape_without_djangos_per_value_conditional_escape():
 
     assert conditional_escape.call_count == 0
     assert HOSTILE not in html
+
+
+def test_the_waiting_time_is_what_the_timesince_filter_wrote():
+    # Given the moments a refund may have been proposed, from seconds to years before
+    at = timezone.now()
+    deltas = [
+        datetime.timedelta(seconds=s)
+        for s in (0, 59, 60, 61, 3599, 3600, 3660, 86399, 86400, 90061, 7 * 86400, 8 * 86400)
+    ] + [datetime.timedelta(days=d, hours=d % 24, minutes=d % 60) for d in range(1, 800, 7)]
+
+    # Then the row's text is the filter's, unit by unit and singular or plural
+    for delta in deltas:
+        since = at - delta
+        assert waiting(since, at) == timesince(since, now=at), delta
+    assert waiting(at - WAITING, at) == "3\xa0days, 2\xa0hours"
+    assert waiting(at - datetime.timedelta(days=1, hours=1), at) == "1\xa0day, 1\xa0hour"

@@ -10,9 +10,15 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from finance.models import RefundMethod
 from finance.services.refunds import refund_approve, refund_hold_release, refund_holds_apply
 from returns import workflow
-from returns.selectors import TIMELINE_FIELDS, return_case_get, return_case_timeline
+from returns.selectors import (
+    REFUND_TIMELINE_FIELDS,
+    TIMELINE_FIELDS,
+    return_case_get,
+    return_case_timeline,
+)
 from tests.finance.refund_cases import (
     APPAREL_ANSWERS,
     open_case,
@@ -200,3 +206,30 @@ def test_the_history_is_read_without_the_columns_no_entry_shows(people):
         for r in records
     ]
     assert any(e.items for e in entries)
+
+
+def test_the_refund_history_is_read_without_the_columns_no_entry_shows(people):
+    # given: a refund proposed on authorization, held, released and approved
+    case = open_case(people["agent"], quantity=1, price="89.00", trigger="on_authorization")
+    refund = refund_of(case)
+    refund_holds_apply(case_id=case.pk, reason="A fraud review is open on the case")
+    refund_hold_release(refund_id=refund.pk, actor=people["approver"])
+    refund_approve(refund_id=refund.pk, actor=people["approver"], note="Checked the photos")
+    case = return_case_get(pk=case.pk)
+
+    # when its timeline is built
+    with CaptureQueriesContext(connection) as queries:
+        timeline = return_case_timeline(case=case, exceptions=[])
+
+    # then the refund history is one query of the columns an entry shows (none loaded later)
+    (history,) = [q["sql"] for q in queries if "finance_historicalrefund" in q["sql"]]
+    selected = set(re.findall(r'"finance_historicalrefund"\."(\w+)"', history.split(" FROM ")[0]))
+    assert selected == {"history_id", "history_user_id", *REFUND_TIMELINE_FIELDS}
+    # and the steps still say what happened, for how much and by whom, as the full records do
+    steps = [(e.title, e.who, e.body, e.items) for e in timeline if e.kind == "refund"]
+    amount = f"Refund #{refund.pk} {refund.amount} {refund.currency}"
+    assert steps[0][0] in (f"{amount} proposed", f"{amount} awaiting approval")
+    assert steps[0][3] == (RefundMethod(refund.method).label,)
+    assert (f"{amount} held", "System", "A fraud review is open on the case", ()) in steps
+    assert steps[-1][:2] == (f"{amount} approved", people["approver"].username)
+    assert steps[-1][2] == "Checked the photos"
