@@ -315,7 +315,6 @@ def _post_streamed(
     now = timezone.now()
     occurred_at = occurred_at or now
     actor_id = actor.pk if actor else None
-    receive = MovementKind.RECEIVE
     deltas: dict[locks.BalanceKey, int] = defaultdict(int)
     valued: _Todo = []  # the lines that change stock value, for the journal
     with connection.cursor() as cursor:
@@ -328,31 +327,19 @@ def _post_streamed(
         ):
             copy.set_types(_MOVEMENT_COPY_TYPES)
             write_row = copy.write_row
+            row = partial(
+                _movement_row,
+                cause_type=cause_type,
+                actor_id=actor_id,
+                occurred_at=occurred_at,
+                now=now,
+                reason=reason,
+            )
             for index, line in enumerate(lines):
-                product_id, qty, lot = line.product_id, line.qty, line.lot
-                location_id, state = line.to_location_id, line.to_state
                 payload_hash = line_hash(line)
-                write_row(
-                    (
-                        product_id,
-                        qty,
-                        lot,
-                        None,
-                        None,
-                        location_id,
-                        state,
-                        receive,
-                        cause_type,
-                        line.cause_id,
-                        actor_id,
-                        occurred_at,
-                        now,
-                        line.idempotency_key,
-                        payload_hash,
-                        reason,
-                    )
-                )
-                deltas[product_id, location_id, state, lot] += qty
+                write_row(row(line, payload_hash))
+                state = line.to_state
+                deltas[line.product_id, line.to_location_id, state, line.lot] += line.qty
                 if changes_value[state]:
                     valued.append((index, line, payload_hash))
         _balances_receive(cursor, deltas)
