@@ -178,10 +178,20 @@ class StockBalance(models.Model):
     this pass, so the database refuses a negative quantity outright.
     """
 
+    # The references are checked by triggers instead of foreign key constraints (migration
+    # 0013), once per statement for all its new rows: a constraint checked each new row at
+    # commit, as long as the rest of an import's balance work. They refuse the same things.
+    # The location index serves the screens and counts that read a location's balances.
     product = models.ForeignKey(
-        Product, on_delete=models.PROTECT, related_name="stock_balances", db_index=False
+        Product,
+        on_delete=models.PROTECT,
+        related_name="stock_balances",
+        db_index=False,
+        db_constraint=False,
     )
-    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="+")
+    location = models.ForeignKey(
+        Location, on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
     state = models.CharField(max_length=32, choices=StockState.choices)
     lot = models.CharField(max_length=40, blank=True, default="")
     qty = models.BigIntegerField(default=0)

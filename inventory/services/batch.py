@@ -318,6 +318,10 @@ def _post_streamed(
     deltas: dict[locks.BalanceKey, int] = defaultdict(int)
     valued: _Todo = []  # the lines that change stock value, for the journal
     with connection.cursor() as cursor:
+        # The ledger's reference trigger keeps the COPY's rows in memory (its transition
+        # table; the default 4 MB spills 100,000 rows to disk and reads them back four times),
+        # and the balance upsert sorts 50,000 keys; SET LOCAL ends with the transaction.
+        cursor.execute(_WORK_MEM)
         with (
             connection.wrap_database_errors,
             cursor.cursor.copy(
@@ -369,6 +373,8 @@ def _firsts(lines: Sequence[BatchLine], hashes: list[str]) -> tuple[dict[str, st
             )
     return by_key, firsts
 
+
+_WORK_MEM = "SET LOCAL work_mem = '64MB'"
 
 # The quantity lines of one batch, COPYed in so SQL can check and post them as a set.
 _STAGE = "inventory_batch_lines"
@@ -423,7 +429,7 @@ def _post_staged(
     with connection.cursor() as cursor:
         # The sorts and hashes over the lines fit in memory (the default 4 MB spills 100,000
         # lines to disk); SET LOCAL ends with the transaction.
-        cursor.execute("SET LOCAL work_mem = '64MB'")
+        cursor.execute(_WORK_MEM)
         cursor.execute(f"CREATE TEMPORARY TABLE {_STAGE} ({_STAGE_COLUMNS}) ON COMMIT DROP")
         with (
             connection.wrap_database_errors,

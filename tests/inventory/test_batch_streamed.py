@@ -149,3 +149,18 @@ def test_a_lot_line_and_a_plain_line_of_one_batch_keep_their_own_balances(world)
     assert balance(world.lotted, world.shelf_a, S.AVAILABLE, lot="L7") == 3
     assert balance(world.lotted, world.shelf_a, S.AVAILABLE, lot="L8") == 2
     assert balance(world.plain, world.shelf_a, S.AVAILABLE) == 1
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL setting")
+def test_a_streamed_batch_gives_its_transaction_the_memory_to_keep_its_rows_off_disk(world):
+    # the ledger's reference trigger holds the COPYed rows (its transition table) in work_mem,
+    # and the balance upsert sorts the keys there: 4 MB spills 100,000 lines to disk
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL work_mem = '1MB'")  # given: whatever the server's default
+
+        services.stock_post_batch(lines=receipts(world, 4))
+
+        # set for the rest of the transaction only (SET LOCAL), which the test's own wraps
+        cursor.execute("SHOW work_mem")
+        assert cursor.fetchone()[0] == "64MB"
+    assert ledger_counts()["movements"] == 4
