@@ -4,9 +4,10 @@ The load test's latencies are mostly queueing when the offered work exceeds the 
 measures the work itself: each endpoint called in this process through Django's test client,
 one request at a time on the seeded database (no gunicorn, no locust), with its query count
 and time and the CPU its PostgreSQL server process spent on it (the database shares the
-cores), then cProfile of the approval flow (queue, approve, the refund page it redirects
-to), listing our own functions. It also prints the CPU the load test's people ask for per
-second, from these times and their think times, to set against the cores available.
+cores), then cProfile of the approval flow (queue, approve from its row), listing our own
+functions. The POSTs are sent as the pages' htmx sends them, and a redirect is followed. It
+also prints the CPU the load test's people ask for per second, from these times and their
+think times, to set against the cores available.
 """
 
 import cProfile
@@ -25,6 +26,7 @@ from django.test.utils import CaptureQueriesContext
 
 CLIENT_TOKEN = re.compile(r'name="client_token" value="([^"]+)"')
 ROUNDS = 10
+BOOSTED = {"HX-Request": "true", "HX-Boosted": "true"}
 # Per simulated person (load_test.user_classes): weight among 50 users, mean think time (s),
 # and the endpoints of one task.
 PEOPLE = {
@@ -85,12 +87,17 @@ def profile(data: dict, *, webhook) -> None:
         page = tablet.get(f"{url}?scans={gtin}")
         token = CLIENT_TOKEN.search(page.content.decode()).group(1)
         form = {"client_token": token, "scans": [gtin], "packaging_ok": "on"}
-        return lambda: tablet.post(url, form, follow=True)
+        # Boosted by htmx, as the tablet sends it: the receipt's page in the answer.
+        return lambda: tablet.post(url, form, headers=BOOSTED, follow=True)
 
     def approve():
         refund = next(refunds)
+        # A row's Approve button in the queue (htmx): answered by the row.
         return lambda: finance.post(
-            f"/finance/refunds/{refund}/approve/", {"note": "load"}, follow=True
+            f"/finance/refunds/{refund}/approve/",
+            {"note": "load", "next": "queue"},
+            headers={"HX-Request": "true"},
+            follow=True,
         )
 
     def tracker():

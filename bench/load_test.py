@@ -8,8 +8,10 @@ the refund tests' payment provider, so the worker's sends succeed), then runs
 `--users` simulated people for `--seconds`, mixing:
 
 - customer service: sign in, search by RMA / order number, open the case;
-- warehouse (tablet): open a parcel in transit, scan its unit, receive it;
-- finance: open the approval queue, approve a refund;
+- warehouse (tablet): open a parcel in transit, scan its unit, receive it (the form is boosted
+  by htmx: the receipt's page comes back in the same answer);
+- finance: open the approval queue, approve a refund with its row's button (htmx: the answer
+  is the row, swapped in place);
 - carrier webhooks: signed EasyPost tracker updates (no session).
 
 Prints throughput, p95 per endpoint and the error count against the targets (0 errors, p95 ≤
@@ -50,6 +52,7 @@ from bench.harness import (  # noqa: E402
     recreate_database,
     setup_django,
 )
+from erp.gunicorn_config import default_workers  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/erp_bench_load"
 TARGET_P95_MS = 300
@@ -64,8 +67,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--cases", type=int, default=20_000)
-    parser.add_argument("--refunds", type=int, default=300)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    # Ten finance people approve one refund per ~1.1 s: 300 (the old default) ran out within a
+    # 60 s run once an approval became one request (281 approved on a loaded machine).
+    parser.add_argument("--refunds", type=int, default=700)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=default_workers(),
+        help="gunicorn worker processes (production's default: one per core)",
+    )
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
     # Emptied when the run ends: on a shared Redis, give each person running it a database.
     parser.add_argument("--broker", default=os.environ.get("CELERY_BROKER_URL", REDIS_BROKER))
@@ -278,6 +288,8 @@ CLIENT_TOKEN = re.compile(r'name="client_token" value="([^"]+)"')
 
 
 WEBHOOK_URL = "/webhooks/easypost/load/"
+# The headers htmx adds to a boosted form's request.
+BOOSTED = {"HX-Request": "true", "HX-Boosted": "true"}
 
 
 def tracker_event(*, tracking: str, event_id: str) -> tuple[bytes, dict]:
@@ -366,7 +378,8 @@ def user_classes(data: dict):
                 "scans": gtin,
                 "packaging_ok": "on",
             }
-            self.client.post(url, form, name="tablet receive")
+            # As htmx sends the boosted form (templates/warehouse/receive_case.html).
+            self.client.post(url, form, headers=BOOSTED, name="tablet receive")
 
     class Finance(SignedIn):
         weight = 2
@@ -379,9 +392,16 @@ def user_classes(data: dict):
                 refund = next(refunds)
             except StopIteration:
                 return
+            # As htmx sends a row's Approve button: the queue's form (its token, the note box,
+            # no refund ticked) with the button's next=queue, answered by the row.
             self.client.post(
                 f"/finance/refunds/{refund}/approve/",
-                {"csrfmiddlewaretoken": CSRF.search(page.text).group(1), "note": "load"},
+                {
+                    "csrfmiddlewaretoken": CSRF.search(page.text).group(1),
+                    "note": "load",
+                    "next": "queue",
+                },
+                headers={"HX-Request": "true", "HX-Target": f"refund-{refund}"},
                 name="approve refund",
             )
 
@@ -414,24 +434,80 @@ def _cpu_seconds(pid: int) -> float:
     return total
 
 
-def _database_backends() -> list[int]:
-    """The PostgreSQL server processes serving the benchmark's database (the web and worker
-    processes keep their connections, so these are the ones doing their queries)."""
-    from django.db import connection
+class DatabaseCPU:
+    """CPU-seconds the PostgreSQL server processes serving the benchmark's database use over a
+    window, read from /proc (this machine's PostgreSQL; as its owner or root).
 
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid()"
-        )
-        pids = [pid for (pid,) in cursor.fetchall()]
-    connection.close()
-    return pids
+    The web and worker processes replace their connections as they reach CONN_MAX_AGE (60 s),
+    so the server processes alive when the window ends are mostly not those alive when it
+    started: summing the live ones at each end counted the new ones' first seconds against the
+    old ones' whole lives (0.03 CPU-s per second). Instead every server process of the database
+    is sampled every 0.2 s while the window is open, and each one counts from the window's
+    start (or from zero if it started later) to its last sample; one that exits loses at most
+    its last 0.2 s."""
+
+    INTERVAL = 0.2
+
+    def __init__(self):
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid(), current_database()")
+            backend, database = cursor.fetchone()
+        connection.close()
+        self._marker = f" {database} "
+        try:
+            self._postmaster = int(_proc_stat(backend)[1])
+        except OSError:
+            self._postmaster = None
+        self._start, self._latest, self._sampler = {}, {}, None
+
+    def _sample(self) -> dict[int, float]:
+        cpu = {}
+        try:
+            tasks = list(Path(f"/proc/{self._postmaster}/task").iterdir())
+        except OSError:
+            return cpu
+        for task_dir in tasks:
+            for pid in (task_dir / "children").read_text().split():
+                try:
+                    if self._marker not in Path(f"/proc/{pid}/cmdline").read_text():
+                        continue
+                    stat = _proc_stat(int(pid))
+                except OSError:
+                    continue
+                cpu[int(pid)] = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu
+
+    def _follow(self) -> None:
+        while True:
+            gevent.sleep(self.INTERVAL)
+            self._latest.update(self._sample())
+
+    def start(self) -> None:
+        if self._postmaster is not None:
+            self._start = self._sample()
+            self._latest = dict(self._start)
+            self._sampler = gevent.spawn(self._follow)
+
+    def stop(self) -> float | None:
+        """CPU-seconds in the window; None when the server's processes are not readable."""
+        if self._sampler is None:
+            return None
+        self._sampler.kill()
+        self._latest.update(self._sample())
+        return sum(cpu - self._start.get(pid, 0.0) for pid, cpu in self._latest.items())
+
+
+def _proc_stat(pid: int) -> list[str]:
+    """/proc/<pid>/stat's fields after the command name, from the state on (index 1: the
+    parent's pid; 11, 12: user and system CPU in clock ticks)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
 def _database_sessions() -> int:
     """Connections opened to the benchmark's database so far (PostgreSQL 14+): each one starts
-    a server process, whose CPU `cpu_sample` cannot see once it has exited."""
+    a server process."""
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -442,14 +518,12 @@ def _database_sessions() -> int:
 
 
 def cpu_sample(processes) -> dict[str, float]:
-    """CPU-seconds used so far by the web server, the Celery worker, the database's server
-    processes (this machine's PostgreSQL: readable under /proc when run as its owner or root;
-    0 otherwise) and locust, i.e. this process (it shares the same cores)."""
+    """CPU-seconds used so far by the web server, the Celery worker and locust, i.e. this
+    process (it shares the same cores)."""
     web, worker = processes
     return {
         "web": _cpu_seconds(web.pid),
         "worker": _cpu_seconds(worker.pid),
-        "postgres": sum(_cpu_seconds(pid) for pid in _database_backends()),
         "locust": time.process_time(),
     }
 
@@ -474,14 +548,22 @@ def run_locust(args, host: str, data: dict, processes):
     )
     gevent.sleep(2)
     environment.stats.reset_all()
+    database = DatabaseCPU()
     before, sessions = cpu_sample(processes), _database_sessions()
+    database.start()
     gevent.spawn_later(args.seconds, runner.quit)
     runner.greenlet.join()
+    postgres = database.stop()
     after, sessions = cpu_sample(processes), _database_sessions() - sessions
+    used = {name: after[name] - before[name] for name in after}
+    used["postgres"] = postgres
     # What each part of the stack asked of the cores while the mix was measured.
     print(
         "CPU-seconds per second during the run: "
-        + ", ".join(f"{name} {(after[name] - before[name]) / args.seconds:.2f}" for name in after)
+        + ", ".join(
+            f"{name} n/a" if cpu is None else f"{name} {cpu / args.seconds:.2f}"
+            for name, cpu in used.items()
+        )
         + f" (cores: {os.cpu_count()}); database connections opened: {sessions / args.seconds:.1f}"
         " per second"
     )

@@ -7,7 +7,19 @@ import gc
 import os
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
-workers = int(os.environ.get("WEB_CONCURRENCY", 4))
+
+
+def default_workers() -> int:
+    """One web process per core this process may run on. The pages are CPU-bound (a request
+    waits on the database for a few milliseconds of loopback round trips, not on I/O that
+    another process could fill), so a process more than the cores only takes turns with the
+    others and adds its queue to every request's: on the 2-core VM, 50 simulated people (bench
+    load test, quiet) went 74.5 → 78.6 → 84.3 req/s with 4, 3 and 2 workers, and the slowest
+    p95 (approving a refund) 520 → 420 → 330 ms."""
+    return len(os.sched_getaffinity(0))
+
+
+workers = int(os.environ.get("WEB_CONCURRENCY") or default_workers())
 # Django, the URL map and every app are imported once in the master, and the workers are
 # forked from it: a worker starts in milliseconds and shares those pages with the others.
 preload_app = True

@@ -43,6 +43,12 @@ def _with_refusals(refunds: list[Refund], user) -> list[Refund]:
     return refunds
 
 
+def _tabs() -> list[tuple[str, str, int]]:
+    """The queue's tabs: each state, its label and how many refunds are in it."""
+    counts = selectors.refund_counts()
+    return [(s, RefundState(s).label, counts[s]) for s in selectors.QUEUE_STATES]
+
+
 @_readable
 def refund_queue(request: HttpRequest) -> HttpResponse:
     state = request.GET.get("state") or RefundState.PENDING_APPROVAL
@@ -51,7 +57,6 @@ def refund_queue(request: HttpRequest) -> HttpResponse:
     refunds = selectors.refund_queue(state=state)
     if state == RefundState.PENDING_APPROVAL:
         _with_refusals(refunds, request.user)
-    counts = selectors.refund_counts()
     return render(
         request,
         "finance/refund_queue.html",
@@ -59,7 +64,7 @@ def refund_queue(request: HttpRequest) -> HttpResponse:
             "refunds": refunds,
             "state": state,
             "state_label": RefundState(state).label,
-            "tabs": [(s, RefundState(s).label, counts[s]) for s in selectors.QUEUE_STATES],
+            "tabs": _tabs(),
             "limit": selectors.QUEUE_LIMIT,
             "approvable": sum(1 for refund in refunds if not getattr(refund, "refusal", "x")),
         },
@@ -110,15 +115,15 @@ def refund_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _run(request: HttpRequest, action, done: str) -> None:
+def _run(action, done: str) -> tuple[bool, str]:
+    """Whether the action ran, and what to tell the user."""
     try:
         action()
     except (PermissionDenied, TransitionNotAllowed) as error:
-        messages.error(request, str(error) or "You may not do that.")
+        return False, str(error) or "You may not do that."
     except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(request, done)
+        return False, " ".join(error.messages)
+    return True, done
 
 
 @_readable
@@ -157,7 +162,23 @@ def refund_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     }
     if action not in run:
         raise Http404("No such action.")
-    _run(request, *run[action])
+    ok, outcome = _run(*run[action])
+    if request.POST.get("next") == "queue" and request.htmx:
+        # A row's button in the queue (htmx): the row becomes the outcome, in place, and the
+        # tabs' counts are refreshed; the person goes on down the queue without it being read
+        # and drawn again.
+        return render(
+            request,
+            "finance/partials/_refund_row_outcome.html",
+            {
+                "pk": pk,
+                "ok": ok,
+                "outcome": outcome,
+                "tabs": _tabs(),
+                "state": RefundState.PENDING_APPROVAL,
+            },
+        )
+    (messages.success if ok else messages.error)(request, outcome)
     if request.POST.get("next") == "queue":
         return redirect("refund_queue")
     return redirect("refund_detail", pk=pk)

@@ -81,14 +81,40 @@ def case_units(*, case_id: int) -> list[ReturnUnit]:
 
 
 def receipt_get(*, pk: int) -> Receipt:
-    """A receipt with its units as `receipt.unit_list` and its case's RMA number as
-    `receipt.rma_number` (what the receipt page shows of the case). Four queries."""
+    """A receipt as its page shows it, the page a receive lands on: when, by whom, at which
+    warehouse, with its case's RMA number as `receipt.rma_number` and its units as
+    `receipt.unit_list`, each with its product and location. Only the columns that page
+    reads (not the units' decisions or inspections: a parcel just received has none to
+    show, and its page links each unit to them). Two queries."""
     receipt = (
         Receipt.objects.select_related("warehouse", "received_by")
+        .only(
+            "received_at",
+            "packaging_ok",
+            "warnings",
+            "warehouse__name",
+            "received_by__username",
+        )
         .annotate(rma_number=F("case__rma_number"))
         .get(pk=pk)
     )
-    receipt.unit_list = list(_units_with_decisions().filter(receipt=receipt))
+    receipt.unit_list = list(
+        ReturnUnit.objects.filter(receipt_id=pk)
+        .select_related("product", "location")
+        .only(
+            "state",
+            "scanned_code",
+            "serial",
+            "lot",
+            "match",
+            "mismatch_kinds",
+            "stock_state",
+            "product__name",
+            "product__sku",
+            "location__code",
+        )
+        .order_by("id")
+    )
     return receipt
 
 

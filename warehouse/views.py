@@ -329,6 +329,12 @@ class ReceiveCaseView(PermissionRequiredMixin, View):
             except (ValidationError, TransitionNotAllowed) as error:
                 form.add_error(None, getattr(error, "messages", None) or [str(error)])
             else:
+                if request.htmx:
+                    # The receive form is boosted: the receipt's page comes in this answer,
+                    # its address pushed, instead of a redirect the tablet then follows.
+                    response = _receipt_page(request, receipt.pk)
+                    response["HX-Push-Url"] = reverse("warehouse_receipt", args=[receipt.pk])
+                    return response
                 return redirect("warehouse_receipt", receipt.pk)
         warehouse = _warehouse_or_404(warehouse_id)
         case = self._case(case_id)
@@ -363,22 +369,26 @@ class ReceiptView(PermissionRequiredMixin, View):
     permission_required = RECEIVE_PERMISSION
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
-        try:
-            receipt = warehouse_selectors.receipt_get(pk=pk)
-        except Receipt.DoesNotExist as error:
-            raise Http404("No such receipt") from error
-        units = receipt.unit_list
-        todo = [unit for unit in units if unit.state != UnitState.DISPOSITIONED]
-        context = {
-            "receipt": receipt,
-            "warehouse": receipt.warehouse,
-            # Read with the receipt: the page shows no more of the case.
-            "rma_number": receipt.rma_number,
-            "units": [(unit, unit_next_url(unit)) for unit in units],
-            "next_url": unit_next_url(todo[0]) if todo else "",
-            **step_context("inspect" if todo else "putaway"),
-        }
-        return render(request, "warehouse/receipt_detail.html", context)
+        return _receipt_page(request, pk)
+
+
+def _receipt_page(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        receipt = warehouse_selectors.receipt_get(pk=pk)
+    except Receipt.DoesNotExist as error:
+        raise Http404("No such receipt") from error
+    units = receipt.unit_list
+    todo = [unit for unit in units if unit.state != UnitState.DISPOSITIONED]
+    context = {
+        "receipt": receipt,
+        "warehouse": receipt.warehouse,
+        # Read with the receipt: the page shows no more of the case.
+        "rma_number": receipt.rma_number,
+        "units": [(unit, unit_next_url(unit)) for unit in units],
+        "next_url": unit_next_url(todo[0]) if todo else "",
+        **step_context("inspect" if todo else "putaway"),
+    }
+    return render(request, "warehouse/receipt_detail.html", context)
 
 
 class UnitListView(PermissionRequiredMixin, View):

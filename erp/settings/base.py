@@ -161,7 +161,7 @@ CACHE_URL = os.environ.get("CACHE_URL", "")
 if CACHE_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "erp.cache.SessionRedisCache",
             "LOCATION": CACHE_URL,
             # An unreachable Redis costs a request at most this, not a hung worker.
             "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},

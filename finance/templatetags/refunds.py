@@ -207,6 +207,7 @@ def _row(refund: Refund, *, selectable: bool, urls: dict, at: datetime, zone: tz
     else:
         row.append(
             f'<button type="submit" class="btn btn-ok" formaction="{urls["approve"](pk)}" '
+            f'hx-post="{urls["approve"](pk)}" hx-target="#refund-{pk}" hx-swap="outerHTML" '
             'name="next" value="queue">Approve</button>'
         )
     row.append("</td></tr>")

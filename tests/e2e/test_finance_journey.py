@@ -1,7 +1,7 @@
 """A finance clerk works the refund approval queue in real Chromium: reads the evidence beside
 each refund, sees which are beyond their limit, bulk-approves the rest, and opens a refund's
 page with its history; then proposes a partial refund and records a liquidation sale.
-Screenshots: test-artifacts/screenshots/finance-*-1280x800.png."""
+Screenshots: test-artifacts/screenshots/finance-*-<w>x<h>.png."""
 
 import struct
 import zlib
@@ -122,6 +122,33 @@ def test_a_clerk_bulk_approves_what_they_may_and_sees_why_not_the_rest(page, que
     expect(page.get_by_role("cell", name="Morning batch")).to_be_visible()
     expect(page.get_by_role("cell", name="fay.okafor").first).to_be_visible()
     screenshot(page, "finance-refund-detail")
+    assert page.errors == []
+
+
+def test_a_clerk_approves_one_refund_from_its_row_and_stays_on_the_queue(page, queue):
+    trusted, big = queue["trusted"], queue["big"]
+    sign_in(page, queue["clerk"].username)
+    page.goto(reverse("refund_queue"))
+    redirects = []
+    page.on("response", lambda r: 300 <= r.status < 400 and redirects.append(r.url))
+
+    # when the clerk presses one row's Approve
+    page.locator(f"#refund-{trusted.pk}").get_by_role("button", name="Approve").click()
+
+    # then that row says it is approved, in place: the same page, no redirect, the other
+    # refunds as they were
+    row = page.locator(f"#refund-{trusted.pk}")
+    expect(row).to_contain_text(f"Refund #{trusted.pk} approved; it is paid in the background.")
+    expect(page.locator(f"#refund-{big.pk}")).to_contain_text("over your approval limit")
+    # and the tabs count it: two left waiting (one held elsewhere), one approved
+    tabs = page.get_by_role("navigation", name="Refund states")
+    expect(tabs.get_by_role("link", name="Pending approval")).to_have_text("Pending approval 2")
+    expect(tabs.get_by_role("link", name="Approved")).to_have_text("Approved 1")
+    assert page.url.endswith(reverse("refund_queue"))
+    assert redirects == []
+    assert Refund.objects.get(pk=trusted.pk).state == RefundState.APPROVED
+    screenshot(page, "finance-approval-queue-row-approved", (1440, 900))
+    screenshot(page, "finance-approval-queue-row-approved", (820, 1180))
     assert page.errors == []
 
 

@@ -3,6 +3,8 @@
 disposition, in real Chromium. Screenshots go to
 test-artifacts/screenshots/warehouse-<step>-<w>x<h>.png."""
 
+import re
+
 import pytest
 from django.urls import reverse
 from playwright.sync_api import expect
@@ -120,10 +122,24 @@ def test_a_packer_receives_inspects_and_dispositions_on_a_tablet(
         assert page.url.endswith(f"?scans={shirt.gtin}")  # a reload keeps the list
         assert_tablet_friendly(page)
         shot(page, "3-match", size)
+        redirects = []
+        page.on("response", lambda r: 300 <= r.status < 400 and redirects.append(r.url))
         page.get_by_role("button", name="Receive 1 unit").tap()
 
-        # Received: on to the inspection
+        # Received: the receipt's page in the receive's own answer (htmx), its address in
+        # the address bar; on to the inspection
         expect(page.get_by_role("heading", name=f"Received {case.rma_number}")).to_be_visible()
+        receipt = case.receipts.get()
+        expect(page).to_have_url(
+            f"{live_server.url}{reverse('warehouse_receipt', args=[receipt.pk])}"
+        )
+        expect(page).to_have_title(re.compile(f"Received {case.rma_number}"))
+        assert redirects == []
+        shot(page, "3b-received", size)
+        for other in [(820, 1180), (1440, 900)]:
+            page.set_viewport_size({"width": other[0], "height": other[1]})
+            shot(page, "3b-received", other)
+        page.set_viewport_size({"width": width, "height": height})
         page.get_by_role("link", name="Next: inspect").tap()
 
         # Inspect: the apparel checklist as big yes/no buttons, grade A

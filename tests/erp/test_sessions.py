@@ -31,7 +31,7 @@ def redis_sessions(location: str = REDIS):
         SESSION_ENGINE="erp.sessions",
         CACHES={
             "default": {
-                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "BACKEND": "erp.cache.SessionRedisCache",
                 "LOCATION": location,
                 "KEY_PREFIX": f"test-sessions-{uuid.uuid4().hex}",
                 "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
@@ -76,6 +76,28 @@ def test_a_signed_in_request_reads_its_session_from_redis_not_the_database(agent
         assert not [q for q in queries.captured_queries if "django_session" in q["sql"]]
         assert cache.get(f"django.contrib.sessions.cached_db{key}") is not None
         assert Session.objects.filter(session_key=key).exists()
+
+
+def test_requests_read_their_sessions_through_one_redis_client(agent, monkeypatch):
+    with redis_sessions():
+        # given an agent signed in (the cache has its client)
+        client = signed_in(agent)
+        built = []
+        make = redis.Redis.__init__
+
+        def counted(self, *args, **kwargs):
+            built.append(kwargs.get("connection_pool"))
+            make(self, *args, **kwargs)
+
+        monkeypatch.setattr(redis.Redis, "__init__", counted)
+
+        # when they open three pages
+        for _ in range(3):
+            assert client.get(PAGE).status_code == 200
+
+        # then each read its session from Redis with the client already built
+        assert built == []
+        assert cache._cache.get_client() is cache._cache.get_client(write=True)
 
 
 def test_signing_out_ends_the_session_for_every_holder_of_the_cookie(agent):

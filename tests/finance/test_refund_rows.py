@@ -146,8 +146,9 @@ SELECTABLE = (
     '<td><span class="nowrap"></span><br><span class="muted"></span><br>'
     '<span class="badge badge-warn">Medium risk</span></td><td>Ann<br>'
     '<span class="muted">1 return · 0 refunds paid</span></td><td>'
-    '<button type="submit" class="btn btn-ok" formaction="/finance/refunds/3/approve/" na'
-    'me="next" value="queue">Approve</button></td></tr><tr id="refund-4">'
+    '<button type="submit" class="btn btn-ok" formaction="/finance/refunds/3/approve/" '
+    'hx-post="/finance/refunds/3/approve/" hx-target="#refund-3" hx-swap="outerHTML" '
+    'name="next" value="queue">Approve</button></td></tr><tr id="refund-4">'
     '<td class="col-check">'
     '<input type="checkbox" name="refund" value="4" aria-label="Select refund #4"></td>'
     '<th scope="row"><a href="/finance/refunds/4/">Refund #4</a><br>'
@@ -159,8 +160,9 @@ SELECTABLE = (
     '</td><td><span class="nowrap"></span><br><span class="muted"></span><br>'
     '<span class="badge badge-ok">— risk</span></td><td>Ann<br>'
     '<span class="muted">1 return · 0 refunds paid</span></td><td>'
-    '<button type="submit" class="btn btn-ok" formaction="/finance/refunds/4/approve/" na'
-    'me="next" value="queue">Approve</button></td></tr>'
+    '<button type="submit" class="btn btn-ok" formaction="/finance/refunds/4/approve/" '
+    'hx-post="/finance/refunds/4/approve/" hx-target="#refund-4" hx-swap="outerHTML" '
+    'name="next" value="queue">Approve</button></td></tr>'
 )
 DECIDED = (
     '<tr id="refund-2"><th scope="row"><a href="/finance/refunds/2/">Refund #2</a><br>'

@@ -118,6 +118,66 @@ def test_bulk_approve_from_the_queue_reports_each_refund(client, cs_user, financ
     assert too_big.state == RefundState.PENDING_APPROVAL
 
 
+def test_a_rows_approve_button_in_the_queue_answers_with_the_row_in_place(
+    client, cs_user, finance_user
+):
+    # given two refunds in the queue, one over the clerk's limit
+    fine = pending(cs_user)
+    too_big = pending(cs_user, quantity=3, price="200.00")
+    client.force_login(finance_user)
+    queue = client.get(reverse("refund_queue")).content.decode()
+    assert f'hx-post="{reverse("refund_action", args=[fine.pk, "approve"])}"' in queue
+
+    # when the clerk presses the first row's Approve (htmx: the row's button posts the form)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post(
+            reverse("refund_action", args=[fine.pk, "approve"]),
+            {"next": "queue", "note": ""},
+            headers={"HX-Request": "true"},
+        )
+
+    # then the answer is that row, saying it is approved, and nothing else: no redirect to
+    # the queue, which is neither read nor drawn again, and no message left for a later page
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert body.strip().startswith(f'<tr id="refund-{fine.pk}"')
+    assert f"Refund #{fine.pk} approved" in body
+    assert "alert-ok" in body
+    assert texts(response) == []
+    # with the tabs' counts, out of band: one waiting (the refused one), one approved
+    assert '<nav class="refund-tabs" id="refund-tabs" aria-label="Refund states" hx-swap-oob' in (
+        body
+    )
+    assert re.search(r'Pending approval <span class="badge badge-warn">1</span>', body)
+    assert re.search(r'Approved <span class="badge">1</span>', body)
+    fine.refresh_from_db()
+    assert (fine.state, fine.approved_by) == (RefundState.APPROVED, finance_user)
+
+    # and a refused one answers with its row saying why, the refund unchanged
+    response = client.post(
+        reverse("refund_action", args=[too_big.pk, "approve"]),
+        {"next": "queue"},
+        headers={"HX-Request": "true"},
+    )
+    assert "over your approval limit" in response.content.decode()
+    assert "alert-danger" in response.content.decode()
+    too_big.refresh_from_db()
+    assert too_big.state == RefundState.PENDING_APPROVAL
+
+    # without JavaScript the same button posts the form and comes back to the queue, which
+    # is read again: the statements the row's answer saves
+    other = pending(cs_user)
+    with CaptureQueriesContext(connection) as round_trip:
+        response = client.post(
+            reverse("refund_action", args=[other.pk, "approve"]), {"next": "queue"}
+        )
+        assert response.status_code == 302
+        assert response.url == reverse("refund_queue")
+        assert texts(response) == [f"Refund #{other.pk} approved; it is paid in the background."]
+        client.get(response.url)
+    assert len(queries) < len(round_trip) - 3
+
+
 def test_reject_and_approve_from_the_refund_page(client, cs_user, finance_user):
     refund = pending(cs_user)
     client.force_login(finance_user)
