@@ -73,6 +73,13 @@ class _Arrival:
     headers: dict
 
 
+def _seeded() -> tuple:
+    from erp.models import Customer, InboundEvent, OrderLine, SalesOrder
+    from returns.models import ReturnCase, ReturnLine
+
+    return (InboundEvent, Customer, SalesOrder, OrderLine, ReturnCase, ReturnLine)
+
+
 def master_data_seed(channel_code: str, secret: str) -> None:
     """The channel, category, products, 3PL warehouses and their mapped locations."""
     from erp.models import Category, Channel, Product, Warehouse
@@ -376,6 +383,7 @@ def backlog_build(*, total: int, tag: str, channel: str, seed: int = 7) -> Backl
 
     from erp.adapters import adapter_for
     from erp.adapters.threepl import PULL_ID_HEADER, PULLED_AT_HEADER
+    from erp.demo.bulk import analyze
     from erp.models import InboundEvent
 
     rng = random.Random(seed)
@@ -450,7 +458,32 @@ def backlog_build(*, total: int, tag: str, channel: str, seed: int = 7) -> Backl
     for i in range(0, len(rows), 5000):
         created = InboundEvent.objects.bulk_create(rows[i : i + 5000])
         backlog.event_ids += [event.pk for event in created]
+    # What autovacuum's ANALYZE does after a bulk load, as seed_demo does (erp.demo.bulk): the
+    # drain's plans then know the seeded rows whether or not the server runs autovacuum.
+    analyze(*_seeded())
     return backlog
+
+
+def statistics_state() -> str:
+    """The server's autovacuum setting, and how many rows of the seeded tables changed since
+    their statistics were last gathered (0: fresh)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW autovacuum")
+        (autovacuum,) = cursor.fetchone()
+        cursor.execute(
+            "SELECT coalesce(sum(n_mod_since_analyze), 0), count(*) FILTER (WHERE "
+            "coalesce(last_analyze, last_autoanalyze) IS NULL) FROM pg_stat_user_tables "
+            "WHERE relname = ANY(%s)",
+            [[model._meta.db_table for model in _seeded()]],
+        )
+        changed, never = cursor.fetchone()
+    fresh = "fresh" if not changed and not never else "stale"
+    return (
+        f"autovacuum {autovacuum}; statistics of the seeded tables {fresh} "
+        f"({changed:,} rows changed since ANALYZE, {never} tables never analyzed)"
+    )
 
 
 def effects_check(backlog: Backlog) -> tuple[list[str], bool]:

@@ -217,6 +217,19 @@ def carrier_tracking_footprint(pairs: list[tuple[InboundEvent, TrackingUpdate]])
     ]
 
 
+def return_cases_lock_free(case_ids: set[int]) -> set[int]:
+    """For `erp.services.inbox_schedule`, as a batch starts: lock, in id order, those of
+    `case_ids` no other transaction holds, without waiting for the others; returns the
+    others (their reports apply at the end of the batch)."""
+    free = (
+        ReturnCase.objects.select_for_update(skip_locked=True)
+        .filter(pk__in=case_ids)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    return case_ids - set(free)
+
+
 def _move(
     case: ReturnCase, kind: str, update: TrackingUpdate, carrier: str
 ) -> tuple[str, ReturnCase]:
@@ -363,8 +376,12 @@ def carrier_handlers_register() -> None:
     """Effects: none on the database; carrier tracking events apply to return cases."""
     from erp.services.inbox import inbox_handler_register
     from erp.services.inbox_batch import inbox_batch_preparer_register
-    from erp.services.inbox_schedule import inbox_batch_footprint_register
+    from erp.services.inbox_schedule import (
+        inbox_batch_footprint_register,
+        inbox_batch_locker_register,
+    )
 
+    inbox_batch_locker_register(kind="case", locker=return_cases_lock_free)
     # EasyPost also announces a new tracker with its first status (tracker.created).
     for source, topic in [*CARRIER_SOURCES.items(), (InboundSource.EASYPOST, "tracker.created")]:
         inbox_handler_register(source=source, topic=topic, handler=carrier_tracking_apply)

@@ -33,7 +33,7 @@ from erp.models import InboundEvent
 from erp.models.inbox import InboundEventStatus
 
 from .inbox import _apply, _park, _send_processing, inbox_handler_for
-from .inbox_schedule import footprints_read, runs_in_order
+from .inbox_schedule import footprints_read, held_elsewhere, held_last, runs_in_order
 
 logger = logging.getLogger(__name__)
 
@@ -115,8 +115,11 @@ def _batch(event_ids: list[int], *, isolated: bool) -> dict[str, int]:
     at_end: list[Callable[[], None]] = []
     token = _at_end.set(at_end)
     try:
-        # Runs of one topic, in an order with the effects of arrival order (inbox_schedule).
-        for run in runs_in_order(events, _footprints(events, parsed, isolated=isolated)):
+        # Runs of one topic, in an order with the effects of arrival order (inbox_schedule);
+        # the events whose rows another worker holds, and those that must follow them, last.
+        keys, held = _footprints(events, parsed, isolated=isolated)
+        first, last = held_last(events, keys, held)
+        for run in [*runs_in_order(first, keys), *runs_in_order(last, keys)]:
             preparer = _preparers.get((run[0].source, run[0].topic))
             pairs = [(event, parsed[event.pk]) for event in run if event.pk in parsed]
             with _run_end(isolated=isolated), ExitStack() as prepared:
@@ -157,23 +160,29 @@ def _run_end(*, isolated: bool):
         raise _Isolate from error
 
 
-def _footprints(events: list[InboundEvent], parsed: dict, *, isolated: bool) -> dict:
-    """The events' footprints; their reads can fail as a preparer's can: the fast pass then
-    starts over isolated, and the isolated pass applies every event in arrival order."""
+def _footprints(events: list[InboundEvent], parsed: dict, *, isolated: bool) -> tuple:
+    """The events' footprints, and the keys whose rows another worker holds (the others'
+    rows locked now); their reads can fail as a preparer's can: the fast pass then starts
+    over isolated, and the isolated pass applies every event in arrival order."""
+
+    def read() -> tuple:
+        keys = footprints_read(events, parsed)
+        return keys, held_elsewhere(keys)
+
     if not isolated:
         try:
-            return footprints_read(events, parsed)
+            return read()
         except Exception as error:
             raise _Isolate from error
     savepoint = transaction.savepoint()
     try:
-        keys = footprints_read(events, parsed)
+        keys_held = read()
     except Exception:
         logger.warning("Batch footprints failed; its events apply in arrival order", exc_info=True)
         transaction.savepoint_rollback(savepoint)
-        return {}
+        return {}, set()
     transaction.savepoint_commit(savepoint)
-    return keys
+    return keys_held
 
 
 def _prepare(stack: ExitStack, preparer: Preparer, pairs: list, *, isolated: bool) -> None:

@@ -26,6 +26,13 @@ snapshots with all of them: they touch disjoint rows (a refund only records on a
 carrier report neither opens nor voids a case, so no request's risk screening or refund's
 choice of case sees it).
 
+Rows two workers' batches both need (a parcel's report and its resend a few minutes later, in
+consecutive batches) are locked up front, without waiting, for the key kinds a higher app
+registers a locker for (("case", id): the carriers' cases). An event whose rows another worker
+holds applies last, with every later event that conflicts with it, by the same rule as the
+levels below: by then that worker has usually committed, and the batch did its other events
+instead of waiting for it at the first of them.
+
 The schedule: each event gets a level, the lowest at which it applies after every earlier
 event it conflicts with — the same level as an earlier one of its own topic (a run applies in
 arrival order), the next level after one of another topic. Levels apply in turn; within a
@@ -33,6 +40,7 @@ level, the runs of different topics touch nothing in common, and apply in (sourc
 order, so two workers' batches meet the rows they share in the same order.
 """
 
+from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable
 from itertools import groupby
 
@@ -49,6 +57,59 @@ def inbox_batch_footprint_register(*, source: str, topic: str, footprint: Footpr
     """Effects: none on the database; in a batch, (`source`, `topic`) events move past the
     events whose footprints share no key with theirs (they are barriers until registered)."""
     _footprints[(source, topic)] = footprint
+
+
+# locker(values) → the values whose rows another transaction holds now; it locks the others
+# (in a fixed order, skipping held rows: it never waits).
+Locker = Callable[[set], set]
+_lockers: dict[str, Locker] = {}
+
+
+def inbox_batch_locker_register(*, kind: str, locker: Locker) -> None:
+    """Effects: none on the database; a batch locks the rows of its events' (`kind`, value)
+    footprint keys as it starts, with `locker`, and applies last the events whose rows another
+    worker holds."""
+    _lockers[kind] = locker
+
+
+def held_elsewhere(keys: dict[int, frozenset | None]) -> set[Hashable]:
+    """Lock, without waiting, the rows of the footprint keys that have a locker; returns the
+    keys whose rows another transaction holds. One statement per kind with a locker."""
+    values: dict[str, set] = defaultdict(set)
+    for touched in keys.values():
+        for key in touched or ():
+            if key[0] in _lockers:
+                values[key[0]].add(key[1])
+    held: set[Hashable] = set()
+    for kind in sorted(values):
+        held |= {(kind, value) for value in _lockers[kind](values[kind])}
+    return held
+
+
+def held_last(
+    events: list[InboundEvent], keys: dict[int, frozenset | None], held: set[Hashable]
+) -> tuple[list[InboundEvent], list[InboundEvent]]:
+    """`events` (in arrival order) split into those that apply now and those that wait for the
+    end of the batch: the events touching a `held` key, and every later event that conflicts
+    with one that waits (shares a key with it, or either is a barrier). Each part keeps
+    arrival order, so every two conflicting events still apply in arrival order."""
+    if not held:
+        return events, []
+    now: list[InboundEvent] = []
+    last: list[InboundEvent] = []
+    waiting: set[Hashable] = set(held)
+    barrier = False  # a barrier waits: so does every event after it
+    for event in events:
+        touched = keys.get(event.pk)
+        if barrier or (last if touched is None else touched & waiting):
+            last.append(event)
+            if touched is None:
+                barrier = True
+            else:
+                waiting |= touched
+        else:
+            now.append(event)
+    return now, last
 
 
 def footprints_read(

@@ -4,8 +4,12 @@ history row (`erp.history.create_with_history`), a changed record with its histo
 (`erp.services.outbox_enqueue_noted`). Each must leave exactly what the two-statement way
 leaves."""
 
+import json
+import re
+
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django_fsm import ConcurrentTransition
 
 from erp.history import (
@@ -243,3 +247,38 @@ def test_a_key_queued_before_is_noted_against_the_first_message_and_not_queued_a
     assert list(OutboxMessage.objects.values_list("payload", flat=True)) == [{"n": 1}]
     assert ReturnCaseMessage.objects.get().outbox_message_id == first.pk
     assert dispatches == [1]
+
+
+def test_a_change_finds_its_row_by_primary_key_when_statistics_say_its_state_is_rare(
+    warehouse_user,
+):
+    # Given a case under review among 3,000 authorized ones, statistics gathered on those
+    # (a drain then moves thousands of cases through a state the last ANALYZE found rare)
+    case = ReturnCaseFactory()
+    table = ReturnCase._meta.db_table
+    columns = [
+        f.column for f in ReturnCase._meta.concrete_fields if f.name not in ("id", "rma_number")
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (rma_number, {', '.join(columns)}) "
+            f"SELECT rma_number || '-' || n, {', '.join(columns)} "
+            f"FROM {table}, generate_series(1, 3000) n WHERE id = %s",
+            [case.pk],
+        )
+        cursor.execute(f"UPDATE {table} SET state = 'authorized' WHERE id <> %s", [case.pk])
+        cursor.execute(f"ANALYZE {table}")
+
+    # When it is rejected in one statement
+    case.reject(reason="Fraud confirmed")
+    with CaptureQueriesContext(connection) as captured:
+        update_with_history(case, actor=warehouse_user, why="Rejected: Fraud confirmed")
+
+    # Then that statement reads the case by its primary key, not by an index on its state
+    (statement,) = [q["sql"] for q in captured.captured_queries]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {statement}")
+        plan = json.dumps(cursor.fetchone()[0])
+    scans = re.findall(r'"Index Name": "([^"]+)"', plan)
+    assert scans == ["returns_returncase_pkey"], scans
+    assert ReturnCase.objects.get(pk=case.pk).state == ReturnCase.State.REJECTED
