@@ -144,6 +144,11 @@ def test_a_clerk_approves_one_refund_from_its_row_and_stays_on_the_queue(page, q
     tabs = page.get_by_role("navigation", name="Refund states")
     expect(tabs.get_by_role("link", name="Pending approval")).to_have_text("Pending approval 2")
     expect(tabs.get_by_role("link", name="Approved")).to_have_text("Approved 1")
+    # and the page-load count above the queue no longer claims the approved one
+    expect(page.locator("#queue-approvable")).to_have_text(
+        "Each refund is checked again as it is approved. "
+        "Reload the queue to recount those within your limit and duties."
+    )
     assert page.url.endswith(reverse("refund_queue"))
     assert redirects == []
     assert Refund.objects.get(pk=trusted.pk).state == RefundState.APPROVED

@@ -150,6 +150,12 @@ def test_a_rows_approve_button_in_the_queue_answers_with_the_row_in_place(
     )
     assert re.search(r'Pending approval <span class="badge badge-warn">1</span>', body)
     assert re.search(r'Approved <span class="badge">1</span>', body)
+    # and the queue's "1 of 2 within your limit", counted as the page loaded, gives way to a
+    # sentence that claims no count
+    assert 'id="queue-approvable"' in queue
+    assert "1 of 2 within your limit" in queue
+    assert '<span class="muted" id="queue-approvable" hx-swap-oob="true">' in body
+    assert " of 2 within your limit" not in body
     fine.refresh_from_db()
     assert (fine.state, fine.approved_by) == (RefundState.APPROVED, finance_user)
 
