@@ -3,6 +3,7 @@
 import atexit
 import os
 import socket
+from pathlib import Path
 
 import psycopg
 
@@ -50,3 +51,23 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def proc_stat(pid: int) -> list[str]:
+    """/proc/<pid>/stat's fields after the command name, from the state on (index 1: the
+    parent's pid; 11, 12: user and system CPU in clock ticks). OSError when the process is gone
+    or not on this host."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) process `pid` has used so far, from /proc: a figure that
+    moves much less with the machine's load than time does. OSError as `proc_stat`."""
+    fields = proc_stat(pid)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def backend_pid(cursor) -> int:
+    """The PostgreSQL server process serving `cursor`'s connection."""
+    cursor.execute("SELECT pg_backend_pid()")
+    return cursor.fetchone()[0]

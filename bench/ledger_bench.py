@@ -32,7 +32,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import REDIS_BROKER, recreate_database, setup_django
+from bench.harness import (
+    REDIS_BROKER,
+    backend_pid,
+    process_cpu,
+    recreate_database,
+    setup_django,
+)
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/erp_bench_ledger"
 PRODUCTS = 1000
@@ -67,14 +73,6 @@ def parse_args() -> argparse.Namespace:
 
 def seconds(start: float) -> float:
     return time.perf_counter() - start
-
-
-def backend_cpu(cursor) -> float:
-    """CPU seconds (user + system) the connection's PostgreSQL backend has used so far, from
-    /proc (the server runs on this host): a figure that moves much less with load than time."""
-    cursor.execute("SELECT pg_backend_pid()")
-    fields = Path(f"/proc/{cursor.fetchone()[0]}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -309,12 +307,12 @@ def main() -> None:
     ).encode()
     settle()
     with transaction.atomic(), connection.cursor() as cursor:
-        cpu0 = backend_cpu(cursor)
+        cpu0 = process_cpu(backend_pid(cursor))
         t0 = time.perf_counter()
         with cursor.cursor.copy(f"COPY inventory_stockmovement ({columns}) FROM STDIN") as copy:
             copy.write(payload)
         raw_ledger_copy = BATCH_ROWS / seconds(t0)
-        raw_ledger_cpu = backend_cpu(cursor) - cpu0
+        raw_ledger_cpu = process_cpu(backend_pid(cursor)) - cpu0
         transaction.set_rollback(True)
     # The rolled-back rows are cleared away, as if they had never been written.
     settle(vacuum=True)
@@ -340,7 +338,7 @@ def main() -> None:
 
     def measure_batch(lines: list, label: str) -> None:
         with connection.cursor() as cursor:
-            cpu0 = backend_cpu(cursor)
+            cpu0 = process_cpu(backend_pid(cursor))
             cursor.execute("SELECT pg_current_wal_lsn()")
             wal0 = cursor.fetchone()[0]
         client0 = time.process_time()
@@ -349,7 +347,7 @@ def main() -> None:
         batch_rate = result.posted / seconds(t0)
         client_cpu = time.process_time() - client0
         with connection.cursor() as cursor:
-            server_cpu = backend_cpu(cursor) - cpu0
+            server_cpu = process_cpu(backend_pid(cursor)) - cpu0
             cursor.execute("SELECT pg_current_wal_lsn() - %s::pg_lsn", [wal0])
             wal_mb = cursor.fetchone()[0] / 2**20
         report(f"batch import{label} (rows/s)", f"{batch_rate:,.0f}", "target ≥ 100,000")

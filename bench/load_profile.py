@@ -12,17 +12,17 @@ think times, to set against the cores available.
 
 import cProfile
 import io
-import os
 import pstats
 import re
 import statistics
 import time
-from pathlib import Path
 
 from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+
+from bench.harness import backend_pid, process_cpu
 
 CLIENT_TOKEN = re.compile(r'name="client_token" value="([^"]+)"')
 ROUNDS = 10
@@ -61,13 +61,11 @@ def _database_cpu_ms() -> float | None:
     the database's work for our queries runs on the same cores. None when the server is not on
     this machine or its /proc entry is not readable."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        (pid,) = cursor.fetchone()
+        pid = backend_pid(cursor)
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return process_cpu(pid) * 1000
     except OSError:
         return None
-    return (int(stat[11]) + int(stat[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def profile(data: dict, *, webhook) -> None:

@@ -49,6 +49,8 @@ sys.path.insert(0, str(ROOT))
 from bench.harness import (  # noqa: E402
     REDIS_BROKER,
     free_port,
+    proc_stat,
+    process_cpu,
     recreate_database,
     setup_django,
 )
@@ -425,8 +427,7 @@ def _cpu_seconds(pid: int) -> float:
     while pending:
         current = pending.pop()
         try:
-            stat = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+            total += process_cpu(current)
             for task_dir in Path(f"/proc/{current}/task").iterdir():
                 pending.extend(int(child) for child in (task_dir / "children").read_text().split())
         except (FileNotFoundError, ProcessLookupError):
@@ -457,7 +458,7 @@ class DatabaseCPU:
         connection.close()
         self._marker = f" {database} "
         try:
-            self._postmaster = int(_proc_stat(backend)[1])
+            self._postmaster = int(proc_stat(backend)[1])
         except OSError:
             self._postmaster = None
         self._start, self._latest, self._sampler = {}, {}, None
@@ -473,10 +474,9 @@ class DatabaseCPU:
                 try:
                     if self._marker not in Path(f"/proc/{pid}/cmdline").read_text():
                         continue
-                    stat = _proc_stat(int(pid))
+                    cpu[int(pid)] = process_cpu(int(pid))
                 except OSError:
                     continue
-                cpu[int(pid)] = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
         return cpu
 
     def _follow(self) -> None:
@@ -497,12 +497,6 @@ class DatabaseCPU:
         self._sampler.kill()
         self._latest.update(self._sample())
         return sum(cpu - self._start.get(pid, 0.0) for pid, cpu in self._latest.items())
-
-
-def _proc_stat(pid: int) -> list[str]:
-    """/proc/<pid>/stat's fields after the command name, from the state on (index 1: the
-    parent's pid; 11, 12: user and system CPU in clock ticks)."""
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
 def _database_sessions() -> int:

@@ -28,7 +28,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import MEMORY_BROKER, recreate_database, setup_django
+import contextlib
+
+from bench.harness import (
+    MEMORY_BROKER,
+    backend_pid,
+    process_cpu,
+    recreate_database,
+    setup_django,
+)
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/erp_bench_recon"
 TAKEN_AT = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -96,17 +104,15 @@ def main() -> None:
         return connection.ops.quote_name(model._meta.db_table)
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        backend = Path(f"/proc/{cursor.fetchone()[0]}/stat")
+        backend = backend_pid(cursor)
 
     def cpu_seconds() -> float:
         """CPU time of this process and of its PostgreSQL backend (0 for the backend when
         the database runs on another host)."""
         usage = resource.getrusage(resource.RUSAGE_SELF)
         spent = usage.ru_utime + usage.ru_stime
-        if backend.exists():
-            fields = backend.read_text().rsplit(")", 1)[1].split()
-            spent += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        with contextlib.suppress(OSError):
+            spent += process_cpu(backend)
         return spent
 
     def report(name: str, value: str, target: str = "") -> None:
