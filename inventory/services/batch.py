@@ -268,17 +268,16 @@ def _post_streamed(
     PostgreSQL writes the ledger on one core while Python prepares the next lines on the other
     (one after the other, Python's part was a third of an import's time). Then one upsert adds
     each balance key's total, in key order as every path locks, and ATS and the journal follow
-    as for any batch. A key used before fails the ledger's unique index during the COPY (the
-    caller rolls the COPY back and replays it the exact way).
+    as for any batch. A key used before, or given twice in the batch, fails the ledger's unique
+    index during the COPY (the caller rolls the COPY back and posts the batch the exact way,
+    which replays or refuses it).
 
     None, having written nothing, if a line is refused (the caller's exact path says which and
     why) or the batch is of another shape (a line that moves or ships stock, serials or a
-    serial-tracked SKU, a key given twice, a naive time): the caller posts it the staged way."""
+    serial-tracked SKU, a naive time): the caller posts it the staged way."""
     if any(line.from_location_id is not None or line.serials for line in lines) or (
         occurred_at is not None and timezone.is_naive(occurred_at)
     ):
-        return None
-    if len({line.idempotency_key for line in lines}) != len(lines):
         return None
     products = {p.pk: p for p in Product.objects.filter(pk__in={line.product_id for line in lines})}
     if any(product.tracking == SERIAL for product in products.values()):

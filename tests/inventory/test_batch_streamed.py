@@ -110,6 +110,25 @@ def test_a_streamed_batch_meeting_a_used_key_later_in_it_posts_the_rest_and_repl
     assert balance(world.plain, world.shelf_b, S.AVAILABLE) == 6
 
 
+def test_a_key_given_twice_in_a_streamed_batch_posts_once_or_refuses_the_batch(world):
+    # the streamed path leaves a repeated key to the ledger's unique index, and the exact
+    # path takes over: the same line twice posts once ...
+    lines = receipts(world, 3)
+    assert services.stock_post_batch(lines=[*lines, lines[1]]) == services.BatchResult(
+        posted=3, replayed=0
+    )
+    assert StockMovement.objects.filter(idempotency_key="file-1:1").count() == 1
+    assert balance(world.plain, world.shelf_b, S.AVAILABLE) == 2
+    before = ledger_counts()
+
+    # ... and a key given again for another line refuses the whole batch, writing nothing
+    again = receipts(world, 3, prefix="file-2")
+    other = services.BatchLine(**{**again[0].__dict__, "qty": 9})
+    with pytest.raises(ValidationError, match="appears twice in the batch with different lines"):
+        services.stock_post_batch(lines=[*again, other])
+    assert ledger_counts() == before
+
+
 def test_a_streamed_receipt_that_changes_stock_value_is_journalled_once_per_cause(world):
     # returns received in bulk come back into inventory from cost of goods sold
     lines = receipts(world, 4, qty=1)
