@@ -9,6 +9,18 @@ import psycopg
 
 # A Redis database of the benchmarks' own, emptied when a benchmark exits.
 REDIS_BROKER = "redis://127.0.0.1:6379/15"
+# The balances as the GROUP BY of the ledger: how benches that write a ledger by COPY give it
+# the balances the services would have kept.
+BALANCES_FROM_LEDGER = """
+    INSERT INTO inventory_stockbalance (product_id, location_id, state, lot, qty)
+    SELECT product_id, location_id, state, lot, sum(qty) FROM (
+        SELECT product_id, to_location_id AS location_id, to_state AS state, lot, qty
+          FROM inventory_stockmovement WHERE to_location_id IS NOT NULL
+        UNION ALL
+        SELECT product_id, from_location_id, from_state, lot, -qty
+          FROM inventory_stockmovement WHERE from_location_id IS NOT NULL
+    ) AS sides GROUP BY product_id, location_id, state, lot
+"""
 # No broker at all: the after-commit task sends are not what such a benchmark measures.
 MEMORY_BROKER = "memory://"
 

@@ -33,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import (
+    BALANCES_FROM_LEDGER,
     REDIS_BROKER,
     backend_pid,
     process_cpu,
@@ -172,18 +173,7 @@ def main() -> None:
         start = time.perf_counter()
         with connection.cursor() as cursor:
             cursor.execute("DELETE FROM inventory_stockbalance")
-            cursor.execute(
-                """
-                INSERT INTO inventory_stockbalance (product_id, location_id, state, lot, qty)
-                SELECT product_id, location_id, state, lot, sum(qty) FROM (
-                    SELECT product_id, to_location_id AS location_id, to_state AS state, lot, qty
-                      FROM inventory_stockmovement WHERE to_location_id IS NOT NULL
-                    UNION ALL
-                    SELECT product_id, from_location_id, from_state, lot, -qty
-                      FROM inventory_stockmovement WHERE from_location_id IS NOT NULL
-                ) AS sides GROUP BY product_id, location_id, state, lot
-                """
-            )
+            cursor.execute(BALANCES_FROM_LEDGER)
         return seconds(start)
 
     def generate(start: int, stop: int) -> float:

@@ -38,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import REDIS_BROKER, recreate_database, setup_django
+from bench.harness import BALANCES_FROM_LEDGER, REDIS_BROKER, recreate_database, setup_django
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/erp_bench_warehouse"
 TARGET_P95_MS = 100
@@ -160,18 +160,7 @@ def seed_movements(count: int, warehouse, filler) -> None:
         print(f"  movements {min(count, lo + chunk):,} / {count:,}", end="\r", flush=True)
     print()
     with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            INSERT INTO inventory_stockbalance (product_id, location_id, state, lot, qty)
-            SELECT product_id, location_id, state, lot, sum(qty) FROM (
-                SELECT product_id, to_location_id AS location_id, to_state AS state, lot, qty
-                  FROM inventory_stockmovement WHERE to_location_id IS NOT NULL
-                UNION ALL
-                SELECT product_id, from_location_id, from_state, lot, -qty
-                  FROM inventory_stockmovement WHERE from_location_id IS NOT NULL
-            ) AS sides GROUP BY product_id, location_id, state, lot
-            """
-        )
+        cursor.execute(BALANCES_FROM_LEDGER)
 
 
 def seed_cases(cases: int, warehouse, channel, shirts) -> None:

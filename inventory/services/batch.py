@@ -515,19 +515,19 @@ def _balances_receive(cursor, deltas: dict[locks.BalanceKey, int]) -> None:
         copy.set_types(["int8", "int8", "text", "text", "int8"])
         for key, qty in deltas.items():
             copy.write_row((*key, qty))
-    cursor.execute(
-        f"""
-        INSERT INTO {_table(StockBalance)} AS b ({_KEY}, qty)
-        SELECT * FROM {_RECEIVED} ORDER BY {_KEY}
-            ON CONFLICT ({_KEY}) DO UPDATE SET qty = b.qty + EXCLUDED.qty
-        """
-    )
+    cursor.execute(RECEIPTS_TO_BALANCES)
     cursor.execute(f"DROP TABLE {_RECEIVED}")
 
 
 # What the receipts of a streamed batch bring to each balance key.
 _RECEIVED = "inventory_batch_received"
 _RECEIVED_COLUMNS = "product_id bigint, location_id bigint, state text, lot text, qty bigint"
+# Each key's total into its balance, in key order (bench/ledger_instructions.py counts it).
+RECEIPTS_TO_BALANCES = f"""
+    INSERT INTO {_table(StockBalance)} AS b ({_KEY}, qty)
+    SELECT * FROM {_RECEIVED} ORDER BY {_KEY}
+        ON CONFLICT ({_KEY}) DO UPDATE SET qty = b.qty + EXCLUDED.qty
+"""
 
 
 def _lock_and_check(cursor, balances: str) -> None:
