@@ -34,43 +34,47 @@ KEY_BY_LOCALE = (
     'ALTER COLUMN idempotency_key TYPE varchar(200) COLLATE "default"'
 )
 
-LEDGER_REFERENCES_CHECK = """
-CREATE OR REPLACE FUNCTION inventory_movement_references_check() RETURNS trigger
+
+def references_check(function: str, table: str, references: list[tuple]) -> str:
+    """The AFTER INSERT statement trigger function `function` of `table`.
+
+    `references` are (label, referenced table, [columns of `table` naming it]). One pass over
+    the new rows groups them by each reference column (GROUPING SETS: each set gives one
+    column's distinct values, the other columns null in its rows). The named rows are locked
+    FOR KEY SHARE in id order, as a foreign key check locks them, and the first missing one
+    raises foreign_key_violation.
+    """
+    columns = [column for _, _, named_by in references for column in named_by]
+    ctes = [
+        f"named AS MATERIALIZED (SELECT {', '.join(columns)} FROM new_rows "
+        f"GROUP BY GROUPING SETS ({', '.join(f'({column})' for column in columns)}))"
+    ]
+    missing = []
+    for i, (label, referenced, named_by) in enumerate(references):
+        ids = " UNION ".join(
+            f"SELECT {column} AS id FROM named WHERE {column} IS NOT NULL" for column in named_by
+        )
+        ctes.append(f"ids_{i} AS ({ids})")
+        ctes.append(
+            f"held_{i} AS (SELECT t.id FROM {referenced} t WHERE t.id IN (SELECT id FROM ids_{i})"
+            " ORDER BY t.id FOR KEY SHARE)"
+        )
+        missing.append(
+            f"(SELECT '{label} ' || id FROM ids_{i} "
+            f"WHERE id NOT IN (SELECT id FROM held_{i}) LIMIT 1)"
+        )
+    with_ctes = ",\n    ".join(ctes)
+    first_missing = ",\n        ".join(missing)
+    return f"""
+CREATE OR REPLACE FUNCTION {function}() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
 DECLARE
     v_missing text;
 BEGIN
-    -- One pass over the new rows: each grouping set gives one reference column's distinct
-    -- values (the other columns null in its rows).
-    WITH named AS MATERIALIZED (
-        SELECT product_id, from_location_id, to_location_id, unit_id, actor_id
-          FROM new_rows
-         GROUP BY GROUPING SETS ((product_id), (from_location_id), (to_location_id),
-                                 (unit_id), (actor_id))
-    ),
-    products AS (SELECT product_id AS id FROM named WHERE product_id IS NOT NULL),
-    locations AS (
-        SELECT from_location_id AS id FROM named WHERE from_location_id IS NOT NULL
-        UNION SELECT to_location_id FROM named WHERE to_location_id IS NOT NULL
-    ),
-    units AS (SELECT unit_id AS id FROM named WHERE unit_id IS NOT NULL),
-    actors AS (SELECT actor_id AS id FROM named WHERE actor_id IS NOT NULL),
-    p AS (SELECT t.id FROM erp_product t WHERE t.id IN (SELECT id FROM products)
-           ORDER BY t.id FOR KEY SHARE),
-    l AS (SELECT t.id FROM erp_location t WHERE t.id IN (SELECT id FROM locations)
-           ORDER BY t.id FOR KEY SHARE),
-    u AS (SELECT t.id FROM inventory_inventoryunit t WHERE t.id IN (SELECT id FROM units)
-           ORDER BY t.id FOR KEY SHARE),
-    a AS (SELECT t.id FROM {users} t WHERE t.id IN (SELECT id FROM actors)
-           ORDER BY t.id FOR KEY SHARE)
-    SELECT COALESCE(
-        (SELECT 'product ' || id FROM products WHERE id NOT IN (SELECT id FROM p) LIMIT 1),
-        (SELECT 'location ' || id FROM locations WHERE id NOT IN (SELECT id FROM l) LIMIT 1),
-        (SELECT 'unit ' || id FROM units WHERE id NOT IN (SELECT id FROM u) LIMIT 1),
-        (SELECT 'user ' || id FROM actors WHERE id NOT IN (SELECT id FROM a) LIMIT 1)
-    ) INTO v_missing;
+    WITH {with_ctes}
+    SELECT COALESCE({first_missing}) INTO v_missing;
     IF v_missing IS NOT NULL THEN
-        RAISE EXCEPTION 'inventory_stockmovement names %, which does not exist', v_missing
+        RAISE EXCEPTION '{table} names %, which does not exist', v_missing
               USING ERRCODE = 'foreign_key_violation';
     END IF;
     RETURN NULL;
@@ -78,34 +82,22 @@ END
 $fn$;
 """
 
-BALANCE_REFERENCES_CHECK = """
-CREATE OR REPLACE FUNCTION inventory_balance_references_check() RETURNS trigger
-LANGUAGE plpgsql AS $fn$
-DECLARE
-    v_missing text;
-BEGIN
-    WITH named AS MATERIALIZED (
-        SELECT product_id, location_id FROM new_rows
-         GROUP BY GROUPING SETS ((product_id), (location_id))
-    ),
-    products AS (SELECT product_id AS id FROM named WHERE product_id IS NOT NULL),
-    locations AS (SELECT location_id AS id FROM named WHERE location_id IS NOT NULL),
-    p AS (SELECT t.id FROM erp_product t WHERE t.id IN (SELECT id FROM products)
-           ORDER BY t.id FOR KEY SHARE),
-    l AS (SELECT t.id FROM erp_location t WHERE t.id IN (SELECT id FROM locations)
-           ORDER BY t.id FOR KEY SHARE)
-    SELECT COALESCE(
-        (SELECT 'product ' || id FROM products WHERE id NOT IN (SELECT id FROM p) LIMIT 1),
-        (SELECT 'location ' || id FROM locations WHERE id NOT IN (SELECT id FROM l) LIMIT 1)
-    ) INTO v_missing;
-    IF v_missing IS NOT NULL THEN
-        RAISE EXCEPTION 'inventory_stockbalance names %, which does not exist', v_missing
-              USING ERRCODE = 'foreign_key_violation';
-    END IF;
-    RETURN NULL;
-END
-$fn$;
-"""
+
+LEDGER_REFERENCES_CHECK = references_check(
+    "inventory_movement_references_check",
+    "inventory_stockmovement",
+    [
+        ("product", "erp_product", ["product_id"]),
+        ("location", "erp_location", ["from_location_id", "to_location_id"]),
+        ("unit", "inventory_inventoryunit", ["unit_id"]),
+        ("user", "{users}", ["actor_id"]),
+    ],
+)
+BALANCE_REFERENCES_CHECK = references_check(
+    "inventory_balance_references_check",
+    "inventory_stockbalance",
+    [("product", "erp_product", ["product_id"]), ("location", "erp_location", ["location_id"])],
+)
 
 
 def _functions(ledger_check: str, balance_check: str):
